@@ -1,0 +1,237 @@
+"""Validate a batch against a contract suite: the only module that touches Great Expectations.
+
+GE is imported inside functions (it takes seconds). Its objects never leave this module:
+callers get :class:`ContractResult` / :class:`ContractFailure`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import threading
+from typing import Any
+
+import pandas as pd
+
+from data_contracts.errors import ContractError
+from data_contracts.messages import describe_failure, exception_message
+from data_contracts.results import BLOCK, SEVERITIES, ContractFailure, ContractResult
+
+__all__ = ["ContractError", "ContractFailure", "ContractResult", "check_suite", "validate_frame"]
+
+logger = logging.getLogger(__name__)
+
+COLUMN_SET_RULES = (
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+)
+_INDEX_KEY = "driftline_index"  # marks our copy of each expectation, to map results back
+_LOCK = threading.Lock()  # one shared GE context: validate one batch at a time
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_definition() -> Any:
+    """Ephemeral GE context with a whole-dataframe batch definition, built once per process."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas(name="driftline").add_dataframe_asset(name="batch")
+    return asset.add_batch_definition_whole_dataframe(name="whole")
+
+
+def _entries(suite: dict, origin: str) -> list[dict]:
+    """The suite's expectation dicts, each checked for shape and severity."""
+    if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
+        raise ContractError(f"contract suite {origin} has no 'expectations' list")
+    entries = []
+    for index, entry in enumerate(suite["expectations"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise ContractError(f"contract suite {origin}: expectation #{index} has no 'type'")
+        if not isinstance(entry.get("kwargs", {}), dict) or not isinstance(
+            entry.get("meta") or {}, dict
+        ):
+            raise ContractError(
+                f"contract suite {origin}: expectation #{index} ({entry['type']}): "
+                "'kwargs' and 'meta' must be objects"
+            )
+        severity = (entry.get("meta") or {}).get("severity", BLOCK)
+        if severity not in SEVERITIES:
+            raise ContractError(
+                f"contract suite {origin}: expectation #{index} ({entry['type']}): "
+                f"severity {severity!r} is not one of {SEVERITIES}"
+            )
+        tagged = copy.deepcopy(entry)
+        tagged.setdefault("kwargs", {})
+        tagged["meta"] = {**(entry.get("meta") or {}), "severity": severity, _INDEX_KEY: index}
+        entries.append(tagged)
+    return entries
+
+
+def _build_suite(name: str, entries: list[dict], origin: str) -> Any:
+    """A GE suite; unlike ``gx.ExpectationSuite(**suite)``, which only *logs* invalid
+    expectations and silently drops them, every invalid one raises :class:`ContractError`."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    built = []
+    for entry in entries:
+        try:
+            built.append(ExpectationConfiguration(**entry).to_domain_obj())
+        except Exception as exc:  # GE raises several unrelated types (pydantic, TypeError...)
+            column = entry["kwargs"].get("column")
+            on = f" on column {column!r}" if column is not None else ""
+            reason = " ".join(str(exc).split())
+            raise ContractError(
+                f"contract suite {origin}: expectation #{entry['meta'][_INDEX_KEY]} "
+                f"{entry['type']!r}{on} is invalid: {reason}"
+            ) from exc
+    return gx.ExpectationSuite(name=name or "contract", expectations=built)
+
+
+def check_suite(suite: dict, *, origin: str | None = None) -> int:
+    """Check that every expectation of a (possibly hand-edited) suite is valid for GE.
+
+    Returns:
+        The number of expectations.
+
+    Raises:
+        ContractError: naming ``origin`` (e.g. the file) and the offending expectation.
+    """
+    origin = origin or repr(suite.get("name", "<unnamed>") if isinstance(suite, dict) else suite)
+    entries = _entries(suite, origin)
+    _build_suite(str(suite.get("name") or "contract"), entries, origin)
+    return len(entries)
+
+
+def _normalise_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dtypes GE 1.24 cannot match by type name become their plain equivalents:
+    category and string[...] -> object, tz-aware datetimes -> naive UTC."""
+    out = None
+    for position, (_, values) in enumerate(frame.items()):
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype | pd.StringDtype):
+            fixed = values.astype(object)
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            fixed = values.dt.tz_convert(None)
+        else:
+            continue
+        out = frame.copy(deep=False) if out is None else out
+        out.isetitem(position, fixed)
+    return frame if out is None else out
+
+
+def _plan(
+    entries: list[dict], suite: dict, columns: set[Any]
+) -> tuple[list[dict], dict[Any, list[dict]]]:
+    """Entries to run on this frame, and entries skipped per missing required column."""
+    driftline = (suite.get("meta") or {}).get("driftline") or {}
+    optional = [c for c in driftline.get("optional_columns") or [] if c is not None]
+    present_optional = [c for c in optional if c in columns]
+    run: list[dict] = []
+    missing: dict[Any, list[dict]] = {}
+    for entry in entries:
+        kwargs = entry["kwargs"]
+        if entry["type"] == "expect_table_columns_to_match_set":
+            listed = list(kwargs.get("column_set") or [])
+            kwargs["column_set"] = listed + [c for c in present_optional if c not in listed]
+        column = kwargs.get("column")
+        if column is not None and column not in columns:
+            if column not in optional:
+                missing.setdefault(column, []).append(entry)
+            continue
+        run.append(entry)
+    return run, missing
+
+
+def _missing_failures(missing: dict[Any, list[dict]]) -> list[tuple[int, ContractFailure]]:
+    """Without a column-set rule in the suite, a missing column must still be reported."""
+    out = []
+    for column, skipped in missing.items():
+        severity = BLOCK if any(e["meta"]["severity"] == BLOCK for e in skipped) else "warn"
+        message = (
+            f"column '{column}': missing from the batch, so {len(skipped)} "
+            f"rule(s) could not be checked ({severity})"
+        )
+        failure = ContractFailure(
+            rule="column_missing",
+            column=str(column),
+            severity=severity,
+            unexpected_count=None,
+            unexpected_percent=None,
+            observed=None,
+            message=message,
+        )
+        out.append((min(e["meta"][_INDEX_KEY] for e in skipped), failure))
+    return out
+
+
+def validate_frame(
+    frame: pd.DataFrame, suite: dict, *, source: str, suite_origin: str | None = None
+) -> ContractResult:
+    """Validate one batch against a contract suite (dict from ``bootstrap_suite``/``load_suite``).
+
+    Optional columns (suite ``meta.driftline.optional_columns``, i.e. the target) are allowed in
+    the column set when present; their rules are skipped when absent. Rules on other missing
+    columns are skipped too: the column-set rule reports the missing column once.
+
+    Args:
+        frame: the batch.
+        suite: the contract.
+        source: where the batch came from (file name), repeated in messages and reports.
+        suite_origin: where the suite came from (its file), named in errors.
+
+    Returns:
+        A :class:`ContractResult`; ``success`` is False if any block-severity rule failed.
+
+    Raises:
+        ContractError: the suite is malformed or holds an unknown/invalid expectation.
+    """
+    name = str(suite.get("name") or "contract") if isinstance(suite, dict) else "contract"
+    origin = suite_origin or repr(name)
+    entries = _entries(suite, origin)
+    run, missing = _plan(entries, suite, set(frame.columns))
+    ge_suite = _build_suite(name, run, origin)
+    batch_frame = _normalise_dtypes(frame)
+    with _LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": batch_frame})
+        outcome = batch.validate(ge_suite, result_format="SUMMARY")
+
+    failures: list[tuple[int, ContractFailure]] = []
+    passed = 0
+    for item in outcome.results:
+        if item.success:
+            passed += 1
+            continue
+        config = item.expectation_config
+        failures.append(
+            (
+                config.meta[_INDEX_KEY],
+                describe_failure(
+                    rule=config.type,
+                    kwargs=dict(config.kwargs),
+                    severity=config.meta["severity"],
+                    result=dict(item.result or {}),
+                    error=exception_message(item.exception_info),
+                ),
+            )
+        )
+    has_column_set = any(e["type"] in COLUMN_SET_RULES for e in entries)
+    if missing and not has_column_set:
+        failures += _missing_failures(missing)
+    failures.sort(key=lambda pair: (not pair[1].blocking, pair[0]))
+    result = ContractResult(
+        success=not any(f.blocking for _, f in failures),
+        suite_name=name,
+        source=source,
+        evaluated=len(outcome.results) + (0 if has_column_set else len(missing)),
+        passed=passed,
+        failures=tuple(f for _, f in failures),
+    )
+    log = logger.info if result.success else logger.warning
+    log("%s", result.summary())
+    return result

@@ -1,0 +1,73 @@
+"""Reading incoming batch files and keeping them, unchanged, in the batch store."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq", ".gz")
+
+
+class BatchReadError(ValueError):
+    """A batch file that cannot be read; the message names the file and the rule it broke."""
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the batch id is its first 16 hex digits."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def batch_id_of(sha256: str) -> str:
+    return sha256[:16]
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file.
+
+    Raises:
+        BatchReadError: missing, empty, unreadable or unsupported file, naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BatchReadError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise BatchReadError(f"{path}: file is empty (0 bytes)")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv" or suffixes.endswith(".csv.gz"):
+            frame = pd.read_csv(path, low_memory=False)
+        else:
+            raise BatchReadError(f"{path}: unsupported format '{path.suffix}'; use .csv, .csv.gz or .parquet")
+    except BatchReadError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise BatchReadError(f"{path}: file has no columns (empty CSV)") from None
+    except Exception as err:  # noqa: BLE001 - any parser failure becomes one readable line
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BatchReadError(f"{path}: cannot be read as {path.suffix or 'a table'} ({first_line})") from None
+    if frame.shape[1] == 0:
+        raise BatchReadError(f"{path}: file has no columns")
+    if len(frame) == 0:
+        raise BatchReadError(f"{path}: file has a header but no rows")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise BatchReadError(f"{path}: column {duplicated[0]!r} appears more than once")
+    return frame
+
+
+def keep_raw(source: Path, directory: Path) -> Path:
+    """Copy the raw file unchanged into `directory` (created) and return the copy's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"raw{''.join(Path(source).suffixes[-2:]) or '.bin'}"
+    if not target.exists():
+        shutil.copy2(source, target)
+    return target

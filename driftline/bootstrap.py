@@ -1,0 +1,56 @@
+"""Project bootstrap: the contract suite, the initial drift reference and the project facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driftline.batch_io import read_table
+from driftline.config import ConfigError, DriftlineConfig
+from driftline.project import derive_facts
+from driftline.workspace import Workspace
+
+
+def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False) -> tuple[Path, int]:
+    """Bootstrap the suite from reference data and keep a seeded sample as the drift baseline.
+
+    Returns:
+        (suite path, number of expectations).
+
+    Raises:
+        ConfigError: the suite exists (without `force`) or the reference lacks a configured column.
+    """
+    from data_contracts.bootstrap import bootstrap_suite
+    from data_contracts.suite_io import save_suite
+
+    path = cfg.suite_path
+    if path.exists() and not force:
+        raise ConfigError(f"{path}: suite exists; pass --force to overwrite it")
+    frame = read_table(reference)
+    data = cfg.data
+    for role, column in (("id_column", data.id_column), ("time_column", data.time_column)):
+        if column and column not in frame.columns:
+            raise ConfigError(f"{reference}: column {column!r} (data.{role}) is not in the file")
+    ws = Workspace(cfg)
+    facts = derive_facts(ws, frame)
+    c = cfg.contract
+    suite = bootstrap_suite(
+        frame,
+        name=cfg.project,
+        target=data.target,
+        id_column=data.id_column,
+        time_column=data.time_column,
+        warn_range_margin=c.warn_range_margin,
+        block_range_margin=c.block_range_margin,
+        block_range_mostly=c.block_range_mostly,
+        max_categories=c.max_categories,
+        category_mostly=c.category_mostly,
+        null_margin=c.null_margin,
+        row_count_factor=c.row_count_factor,
+    )
+    save_suite(suite, path)
+    sample = frame[facts.features]
+    if len(sample) > cfg.drift.reference_rows:
+        sample = sample.sample(n=cfg.drift.reference_rows, random_state=cfg.drift.seed)
+    ws.initial_reference.parent.mkdir(parents=True, exist_ok=True)
+    sample.reset_index(drop=True).to_parquet(ws.initial_reference, index=False)
+    return path, len(suite["expectations"])

@@ -1,0 +1,182 @@
+"""The `driftline` command line: the product's face. Heavy libraries load only inside commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from driftline.config import CONFIG_FILE, ConfigError, DriftlineConfig, dump_config, load_config
+
+app = typer.Typer(
+    name="driftline",
+    help="Keep a production model healthy: contracts, drift, retraining, a shadow gate, rollback.",
+    no_args_is_help=True,
+    pretty_exit_code=False,
+    rich_markup_mode="rich",
+)
+config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+contract_app = typer.Typer(help="Create and inspect the data contract.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(contract_app, name="contract")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Project config file.", show_default=True)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print one error line and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def open_project(config_path: Path) -> DriftlineConfig:
+    """Load and validate the config once, then set the process environment for this project."""
+    from driftline.env import apply_process_env
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
+    cfg.prefect_home.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter off the terminal: our own output is the interface."""
+    import logging
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "great_expectations", "evidently", "alembic", "httpx", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = Path(CONFIG_FILE)) -> None:
+    """Print the resolved config, defaults included."""
+    cfg = open_project(config)
+    out.print(f"# {config.resolve()}\n# storage root: {cfg.root}\n# tracking URI: {cfg.tracking_uri}")
+    out.print(dump_config(cfg), highlight=False, markup=False)
+
+
+@contract_app.command("init")
+def contract_init(
+    reference: Annotated[Path, typer.Option("--reference", "-r", help="Reference data (CSV/Parquet).")],
+    config: ConfigOption = Path(CONFIG_FILE),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing suite.")] = False,
+) -> None:
+    """Bootstrap the data contract (a GE suite JSON) from reference data."""
+    cfg = open_project(config)
+    from driftline.bootstrap import init_contract
+
+    try:
+        path, n = init_contract(cfg, reference, force=force)
+    except (ConfigError, ValueError) as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    out.print(f"wrote {n} expectations to [bold]{path}[/]; edit severities ('block'/'warn') by hand")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Batch files (CSV or Parquet), in order.")],
+    config: ConfigOption = Path(CONFIG_FILE),
+    as_json: JsonOption = False,
+    retrain: Annotated[bool, typer.Option(help="Let the policy retrain after a batch.")] = True,
+) -> None:
+    """Run batch files through the batch-cycle flow: contract, score, drift, labels, decide.
+
+    Exit status: 0 accepted or duplicate, 3 quarantined, 2 bad usage or config, 1 anything else.
+    """
+    cfg = open_project(config)
+    quiet_libraries()
+    from flows.batch_cycle import batch_cycle
+
+    code = EXIT_OK
+    results = []
+    for path in files:
+        if not path.exists():
+            raise fail(f"{path}: file not found", EXIT_USAGE)
+        try:
+            result = batch_cycle(
+                path=str(path.resolve()), config_path=str(config.resolve()), allow_retrain=retrain
+            )
+        except ConfigError as e:
+            raise fail(str(e), EXIT_USAGE) from None
+        results.append(result)
+        if result["status"] == "quarantined":
+            code = EXIT_QUARANTINED
+        if not as_json:
+            from driftline.cli_render import render_batch
+
+            render_batch(out, result)
+    if as_json:
+        print_json(results[0] if len(results) == 1 else results)
+    raise typer.Exit(code)
+
+
+@app.command()
+def labels(
+    file: Annotated[Path, typer.Argument(help="CSV/Parquet with the id column and the target.")],
+    config: ConfigOption = Path(CONFIG_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver ground-truth labels late; realized metrics of the batches they belong to update."""
+    cfg = open_project(config)
+    quiet_libraries()
+    from driftline.batch_io import BatchReadError
+    from flows.labels import deliver_labels
+
+    try:
+        result = deliver_labels(path=str(file.resolve()), config_path=str(config.resolve()))
+    except (BatchReadError, ConfigError) as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"recorded {result['recorded']} labels for {len(result['batches'])} batch(es)")
+        for batch_id, perf in result["performance"].items():
+            out.print(f"  {batch_id}: {perf}")
+    if result["unknown"]:
+        err.print(f"[bold red]error:[/] {result['unknown_message']}", highlight=False)
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def status(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
+    """Summarise batches, quarantine, champion and the latest drift."""
+    cfg = open_project(config)
+    quiet_libraries()
+    from driftline.reporting import status_summary
+
+    summary = status_summary(cfg)
+    if as_json:
+        print_json(summary)
+        return
+    from driftline.cli_render import render_status
+
+    render_status(out, summary)
+
+
+def main() -> None:
+    """Console entry point."""
+    from driftline.env import apply_process_env
+
+    apply_process_env()
+    from driftline import cli_models  # noqa: F401 - registers the model commands
+
+    app()

@@ -1,0 +1,166 @@
+"""Model-side commands: init, retrain, promote, rollback, models, explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftline.cli import (
+    EXIT_USAGE,
+    ConfigOption,
+    JsonOption,
+    app,
+    fail,
+    open_project,
+    out,
+    print_json,
+    quiet_libraries,
+)
+from driftline.config import CONFIG_FILE, ConfigError
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Option("--data", help="Historical data with labels (CSV/Parquet).")],
+    target: Annotated[str, typer.Option("--target", help="Target column.")],
+    time_column: Annotated[str | None, typer.Option(help="Event time column.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Row id column (needed for late labels).")] = None,
+    task: Annotated[str, typer.Option(help="auto, binary, multiclass or regression.")] = "auto",
+    name: Annotated[str | None, typer.Option(help="Project name (default: the folder's name).")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Project folder.")] = Path("."),
+    parts: Annotated[int, typer.Option(help="Time-ordered batches DATA is split into.", min=2)] = 4,
+) -> None:
+    """Write driftline.yaml, bootstrap the contract from DATA and train the first champion."""
+    from driftline.project_init import init_project
+
+    quiet_libraries()
+    try:
+        result = init_project(
+            data=data,
+            target=target,
+            time_column=time_column,
+            id_column=id_column,
+            task=task,
+            name=name,
+            directory=directory,
+            parts=parts,
+        )
+    except (ConfigError, ValueError) as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    out.print(f"wrote {result['config']} and contract {result['suite']}")
+    from driftline.cli_render import render_retrain
+
+    render_retrain(out, result["retrain"])
+
+
+@app.command()
+def retrain(
+    reason: Annotated[str, typer.Option(help="Why (recorded in the registry and ledger).")] = "manual",
+    config: ConfigOption = Path(CONFIG_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """Train a candidate on the recent window; the gate decides whether it becomes champion."""
+    open_project(config)
+    quiet_libraries()
+    from flows.retrain import retrain as retrain_flow
+
+    result = retrain_flow(reason=reason, config_path=str(config.resolve()))
+    if as_json:
+        print_json(result)
+        return
+    from driftline.cli_render import render_retrain
+
+    render_retrain(out, result)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version.")],
+    reason: Annotated[str, typer.Option(help="Why you override the gate (recorded).")],
+    config: ConfigOption = Path(CONFIG_FILE),
+) -> None:
+    """Manually make VERSION the champion (recorded in the ledger as a manual override)."""
+    import getpass
+
+    from driftline import promotion
+    from driftline.workspace import Workspace
+
+    cfg = open_project(config)
+    quiet_libraries()
+    try:
+        entry = promotion.promote(
+            Workspace(cfg),
+            version,
+            decision={"manual": True, "reasons": [reason]},
+            trigger=f"manual: {reason}",
+            actor=getpass.getuser(),
+            action="manual",
+        )
+    except Exception as e:  # noqa: BLE001 - registry and promotion errors become one line
+        raise fail(str(e)) from None
+    out.print(f"champion: v{entry['from_version']} → v{entry['to_version']} (manual)")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "manual rollback",
+    config: ConfigOption = Path(CONFIG_FILE),
+) -> None:
+    """Move the champion back to the version it replaced (from the promotion ledger)."""
+    import getpass
+
+    from driftline import promotion
+    from driftline.workspace import Workspace
+
+    cfg = open_project(config)
+    quiet_libraries()
+    try:
+        entry = promotion.rollback(Workspace(cfg), actor=getpass.getuser(), reason=reason)
+    except promotion.PromotionError as e:
+        raise fail(str(e)) from None
+    out.print(f"champion: v{entry['from_version']} → v{entry['to_version']} (rollback)")
+
+
+@app.command()
+def models(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
+    """List versions, aliases, holdout metrics, gate decisions and the promotion ledger."""
+    cfg = open_project(config)
+    quiet_libraries()
+    from driftline.reporting import models_summary
+
+    summary = models_summary(cfg)
+    if as_json:
+        print_json(summary)
+        return
+    from driftline.cli_render import render_models
+
+    render_models(out, summary)
+
+
+@app.command()
+def explain(
+    rows: Annotated[Path, typer.Option("--rows", help="Rows to explain (CSV/Parquet).")],
+    version: Annotated[str | None, typer.Option(help="Model version (default: champion).")] = None,
+    top: Annotated[int, typer.Option(help="Features shown per row.", min=1)] = 5,
+    config: ConfigOption = Path(CONFIG_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """Per-row SHAP contributions: why did the model predict what it predicted?"""
+    cfg = open_project(config)
+    quiet_libraries()
+    from driftline.batch_io import BatchReadError
+    from driftline.explaining import explain_file
+
+    try:
+        result = explain_file(cfg, rows, version=version, top_k=top)
+    except (BatchReadError, ValueError) as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"model v{result['version']}")
+    for row in result["rows"]:
+        parts = ", ".join(f"{c['feature']}={c['value']} ({c['contribution']:+.3f})" for c in row["top"])
+        out.print(f"row {row['row_key']}: prediction {row['prediction']} ← {parts}", highlight=False)

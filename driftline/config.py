@@ -1,0 +1,245 @@
+"""The one validated configuration object (`driftline.yaml`), loaded once at the CLI/flow boundary.
+
+Every threshold the pipeline uses lives here with a documented default; pure functions receive
+the values they need as keyword arguments, never the whole config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_FILE = "driftline.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with one message naming the key, the value and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """What the data looks like. Features and categorical columns are inferred when absent."""
+
+    target: str = Field(description="Name of the target (label) column.")
+    id_column: str | None = Field(None, description="Row key; row position is used when absent.")
+    time_column: str | None = Field(None, description="Event time column, used for windows/replay.")
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    features: list[str] | None = Field(None, description="Feature columns; default: all others.")
+    categorical: list[str] | None = Field(None, description="Categorical features; default: inferred.")
+
+
+class StorageConfig(_Section):
+    """Where state lives. Relative paths are resolved against the config file's folder."""
+
+    root: Path = Field(Path(".driftline"), description="Batch store, reports, SQLite files.")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default: sqlite under the storage root."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the batch/prediction log; default: sqlite under root."
+    )
+
+
+class ContractConfig(_Section):
+    """How `driftline contract init` bootstraps a suite from reference data."""
+
+    suite: str | None = Field(None, description="Suite file name; default: <project>.json.")
+    warn_range_margin: float = Field(0.1, ge=0, description="Warn outside [min, max] ± margin·span.")
+    block_range_margin: float = Field(1.0, ge=0, description="Block outside [min, max] ± margin·span.")
+    block_range_mostly: float = Field(0.9, gt=0, le=1, description="Share that must be in range.")
+    max_categories: int = Field(30, ge=1, description="Columns with ≤ this many values get a set rule.")
+    category_mostly: float = Field(0.95, gt=0, le=1)
+    null_margin: float = Field(0.05, ge=0, le=1, description="Allowed rise of a column's null rate.")
+    row_count_factor: float = Field(10.0, gt=0, description="Warn above factor × reference rows.")
+
+
+class DriftConfig(_Section):
+    """Evidently data-drift settings."""
+
+    drift_share: float = Field(0.5, gt=0, le=1, description="Dataset drift when share ≥ this.")
+    max_rows: int = Field(20_000, ge=100, description="Both sides are sampled to at most this.")
+    num_method: str | None = Field(None, description="Evidently stat test for numeric columns.")
+    cat_method: str | None = Field(None, description="Evidently stat test for categorical columns.")
+    threshold: float | None = Field(None, description="Stat-test threshold; default per method.")
+    reference_rows: int = Field(20_000, ge=100, description="Reference sample kept per model.")
+    seed: int = 0
+
+
+class WindowConfig(_Section):
+    """Which batches a retrain sees."""
+
+    batches: int | None = Field(6, ge=1, description="Train on the last N batches (None: duration).")
+    duration: str | None = Field(None, description="Or a pandas offset over the time column: '90D'.")
+    expanding: bool = Field(False, description="Use every accepted batch instead of the last N.")
+    holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")
+    min_train_rows: int = Field(500, ge=1)
+    min_holdout_rows: int = Field(200, ge=1)
+
+
+class ModelConfig(_Section):
+    """The scikit-learn pipeline."""
+
+    estimator: Literal["hist_gradient_boosting", "random_forest", "linear"] = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator keyword arguments.")
+    seed: int = 0
+    shap_rows: int = Field(1000, ge=10, description="Rows explained for the global SHAP summary.")
+
+
+class GateConfig(_Section):
+    """The shadow comparison gate."""
+
+    mode: Literal["holdout", "shadow"] = "holdout"
+    rule: Literal["non_inferiority", "superiority"] = "non_inferiority"
+    metric: str | None = Field(None, description="Default: auc / macro_f1 / rmse by task.")
+    margin: float = Field(0.01, ge=0, description="Non-inferiority margin in metric units.")
+    min_rows: int = Field(200, ge=1)
+    n_bootstrap: int = Field(500, ge=50)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    slices: list[str] = Field(default_factory=list, description="Columns whose slices must not regress.")
+    slice_margin: float = Field(0.05, ge=0)
+    slice_min_rows: int = Field(100, ge=1)
+    baseline_min_improvement: float = Field(0.01, ge=0, description="Must beat a trivial model by.")
+    seed: int = 0
+
+
+class PolicyConfig(_Section):
+    """When the batch cycle asks for a retrain."""
+
+    drift_k: int = Field(2, ge=1, description="Retrain when k of the last m batches drifted.")
+    drift_m: int = Field(3, ge=1)
+    performance_tolerance: float = Field(0.02, ge=0, description="Relative drop vs holdout metric.")
+    cooldown_batches: int = Field(2, ge=0, description="Batches after a retrain with no retrain.")
+    min_labeled_rows: int = Field(500, ge=1, description="Labeled rows needed since last retrain.")
+    schedule_cron: str | None = Field(None, description="Cron for scheduled retrains (UTC default).")
+    schedule_timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _k_within_m(self) -> PolicyConfig:
+        if self.drift_k > self.drift_m:
+            raise ValueError(f"drift_k={self.drift_k} must be ≤ drift_m={self.drift_m}")
+        return self
+
+
+class DriftlineConfig(_Section):
+    """The whole `driftline.yaml`."""
+
+    project: str = Field(description="Project name; also the registered model's name.")
+    data: DataConfig
+    storage: StorageConfig = StorageConfig()
+    contract: ContractConfig = ContractConfig()
+    drift: DriftConfig = DriftConfig()
+    window: WindowConfig = WindowConfig()
+    model: ModelConfig = ModelConfig()
+    gate: GateConfig = GateConfig()
+    policy: PolicyConfig = PolicyConfig()
+    base_dir: Path = Field(Path("."), exclude=True, description="Folder of the config file.")
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("use letters, digits, '-' and '_' only")
+        return value
+
+    # Resolved locations -------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        root = self.storage.root
+        return (root if root.is_absolute() else self.base_dir / root).resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.storage.tracking_uri or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.database_url or f"sqlite:///{self.root / 'driftline.db'}"
+
+    @property
+    def suite_path(self) -> Path:
+        name = self.contract.suite or f"{self.project}.json"
+        return self.base_dir.resolve() / "data_contracts" / "suites" / name
+
+    @property
+    def model_name(self) -> str:
+        return self.project
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.root / "prefect"
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    value = first.get("input")
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key '{key}' (value {value!r}); check the spelling"
+    if kind == "missing":
+        return f"{source}: missing required key '{key}'"
+    allowed = first.get("ctx", {}).get("expected")
+    detail = f"allowed: {allowed}" if allowed else first["msg"]
+    return f"{source}: key '{key}' has invalid value {value!r}; {detail}"
+
+
+def parse_config(raw: dict[str, Any], *, base_dir: Path, source: str = CONFIG_FILE) -> DriftlineConfig:
+    """Validate a raw mapping into a `DriftlineConfig`.
+
+    Raises:
+        ConfigError: naming the key, the value and what is allowed.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return DriftlineConfig(**raw, base_dir=base_dir)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+    except TypeError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load_config(path: Path) -> DriftlineConfig:
+    """Read and validate `driftline.yaml`.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or holds a wrong key or value.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no config file; run 'driftline init --data FILE --target COL' to create one"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+
+
+def dump_config(config: DriftlineConfig) -> str:
+    """The config as YAML, defaults included (what `driftline config show` prints)."""
+    import yaml
+
+    data = config.model_dump(mode="json", exclude={"base_dir"})
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def write_config(config: DriftlineConfig, path: Path) -> None:
+    """Write a config file, keeping only non-default sections short."""
+    import yaml
+
+    data = config.model_dump(mode="json", exclude={"base_dir"}, exclude_defaults=True)
+    data = {"project": config.project, **data}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))

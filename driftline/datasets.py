@@ -1,0 +1,66 @@
+"""Row keys, labels and the labeled frames a retrain trains and judges on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from driftline.batch_io import read_table
+from driftline.state import BatchRow, StateStore
+
+ROW_KEY = "__row_key"
+
+
+def text_values(values: pd.Series) -> pd.Series:
+    """Labels as text, the same way for labels and predictions: 1.0 → "1", True → "True"."""
+
+    def one(v: object) -> str:
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    return values.map(one).astype(str)
+
+
+def row_keys(frame: pd.DataFrame, *, id_column: str | None) -> pd.Series:
+    """The prediction log's row key: the id column as text, else the row position."""
+    if id_column and id_column in frame.columns:
+        return text_values(frame[id_column]).reset_index(drop=True)
+    return pd.Series(np.arange(len(frame)).astype(str))
+
+
+def labels_of(frame: pd.DataFrame, *, batch_id: str, target: str, id_column: str | None) -> pd.DataFrame:
+    """(batch_id, row_key, label) of the rows whose target is present."""
+    keys = row_keys(frame, id_column=id_column)
+    present = frame[target].notna().to_numpy()
+    return pd.DataFrame(
+        {
+            "batch_id": batch_id,
+            "row_key": keys[present].to_numpy(),
+            "label": text_values(frame.loc[present, target]).to_numpy(),
+        }
+    )
+
+
+def labeled_frame(
+    state: StateStore, batches: Sequence[BatchRow], *, target: str, id_column: str | None, regression: bool
+) -> pd.DataFrame:
+    """Rows of `batches` joined with their labels; the target column holds the labels
+    (text for classification, float for regression) and `__batch_id` the batch."""
+    parts = []
+    for batch in batches:
+        frame = read_table(batch.raw_path)
+        frame = frame.drop(columns=[target], errors="ignore")
+        frame[ROW_KEY] = row_keys(frame, id_column=id_column).to_numpy()
+        labels = state.labels_for(batch.batch_id).rename(columns={"row_key": ROW_KEY, "label": target})
+        joined = frame.merge(labels, on=ROW_KEY, how="inner")
+        joined["__batch_id"] = batch.batch_id
+        parts.append(joined)
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    if regression:
+        out[target] = out[target].astype(float)
+    return out

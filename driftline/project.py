@@ -1,0 +1,81 @@
+"""Project-level facts derived once from config and reference data: task, features, metric."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from driftline.config import ConfigError
+from driftline.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What every flow needs to know about the data."""
+
+    task: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    metric: str
+    higher_is_better: bool
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "numeric": list(self.numeric),
+            "categorical": list(self.categorical),
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+        }
+
+
+def facts_path(ws: Workspace) -> Any:
+    return ws.root / "reference" / "facts.json"
+
+
+def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
+    """Infer task and feature lists from reference data (config values win) and store them."""
+    from models.spec import higher_is_better, infer_features, infer_task, primary_metric
+
+    data = ws.config.data
+    if data.target not in reference.columns:
+        raise ConfigError(f"reference data has no target column {data.target!r}")
+    task = data.task if data.task != "auto" else infer_task(reference[data.target].dropna())
+    spec = infer_features(
+        reference,
+        target=data.target,
+        id_column=data.id_column,
+        time_column=data.time_column,
+        features=data.features,
+        categorical=data.categorical,
+    )
+    metric = ws.config.gate.metric or primary_metric(task)
+    facts = ProjectFacts(task, tuple(spec.numeric), tuple(spec.categorical), metric, higher_is_better(metric))
+    path = facts_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(facts.to_dict(), indent=2))
+    return facts
+
+
+def load_facts(ws: Workspace) -> ProjectFacts:
+    """The facts stored by `contract init`.
+
+    Raises:
+        ConfigError: the project has no reference data yet.
+    """
+    path = facts_path(ws)
+    if not path.is_file():
+        raise ConfigError(
+            f"{ws.config.project}: no reference data yet; run 'driftline contract init --reference FILE'"
+        )
+    raw = json.loads(path.read_text())
+    return ProjectFacts(
+        raw["task"], tuple(raw["numeric"]), tuple(raw["categorical"]), raw["metric"], raw["higher_is_better"]
+    )

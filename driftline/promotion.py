@@ -1,0 +1,100 @@
+"""Moving the `champion` alias: promotion, rejection, manual override and rollback.
+
+Every move is appended to the promotion ledger (who/what/why/evidence).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftline.workspace import Workspace
+
+REQUIRED_ARTIFACTS = ("model/MLmodel", "reference/reference.parquet", "gate/decision.json")
+
+
+class PromotionError(RuntimeError):
+    """A promotion that must not happen (incomplete artifacts, unknown version, empty ledger)."""
+
+
+def missing_artifacts(ws: Workspace, version: str) -> list[str]:
+    """Required artifacts that the version's run does not hold."""
+    info = ws.registry.get_version(version)
+    present = set(ws.registry.list_artifacts(info.run_id))
+    return [name for name in REQUIRED_ARTIFACTS if name not in present]
+
+
+def promote(
+    ws: Workspace,
+    version: str,
+    *,
+    decision: dict[str, Any],
+    trigger: str,
+    actor: str,
+    action: str = "promote",
+) -> dict[str, Any]:
+    """Make `version` the champion, only if every required artifact is logged.
+
+    Raises:
+        PromotionError: naming the missing artifacts.
+    """
+    missing = missing_artifacts(ws, version)
+    if missing:
+        raise PromotionError(f"version {version} cannot be promoted: missing artifacts {missing}")
+    registry = ws.registry
+    current = registry.version_by_alias("champion")
+    registry.set_alias("champion", version)
+    challenger = registry.version_by_alias("challenger")
+    if challenger is not None and challenger.version == str(version):
+        registry.delete_alias("challenger")
+    registry.set_version_tags(version, {"driftline.status": "champion", "driftline.promoted_by": actor})
+    entry = {
+        "action": action,
+        "from_version": current.version if current else None,
+        "to_version": str(version),
+        "trigger": trigger,
+        "actor": actor,
+        "decision": decision,
+    }
+    ws.state.append_ledger(**entry)
+    return entry
+
+
+def reject(ws: Workspace, version: str, *, decision: dict[str, Any]) -> None:
+    """Tag a rejected challenger with its reasons; it keeps no alias."""
+    registry = ws.registry
+    registry.set_version_tags(
+        version,
+        {"driftline.status": "rejected", "driftline.gate_reasons": " | ".join(decision.get("reasons", []))},
+    )
+    challenger = registry.version_by_alias("challenger")
+    if challenger is not None and challenger.version == str(version):
+        registry.delete_alias("challenger")
+
+
+def rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
+    """Move `champion` back to the version it replaced, per the ledger.
+
+    Raises:
+        PromotionError: no earlier champion to return to.
+    """
+    registry = ws.registry
+    current = registry.version_by_alias("champion")
+    if current is None:
+        raise PromotionError("no champion to roll back from")
+    moves = [e for e in ws.state.read_ledger() if e["to_version"] == current.version and e["from_version"]]
+    if not moves:
+        raise PromotionError(f"champion v{current.version} has no previous champion in the ledger")
+    previous = moves[-1]["from_version"]
+    registry.set_alias("champion", previous)
+    registry.set_version_tags(current.version, {"driftline.status": "rolled_back"})
+    registry.set_version_tags(previous, {"driftline.status": "champion"})
+    entry = {
+        "action": "rollback",
+        "from_version": current.version,
+        "to_version": previous,
+        "trigger": reason,
+        "actor": actor,
+        "decision": {"reasons": [f"rollback from v{current.version} to v{previous}: {reason}"]},
+    }
+    ws.state.append_ledger(**entry)
+    return entry

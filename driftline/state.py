@@ -1,0 +1,279 @@
+"""Driftline's own state: batches, prediction log, labels and the promotion ledger.
+
+SQLite by default, through SQLAlchemy Core, so a PostgreSQL URL works as well.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False, index=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("raw_path", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.Column("start_time", sa.String(40)),
+    sa.Column("end_time", sa.String(40)),
+    sa.Column("contract", sa.Text),
+    sa.Column("drift", sa.Text),
+    sa.Column("drift_share", sa.Float),
+    sa.Column("drift_detected", sa.Boolean),
+    sa.Column("champion_version", sa.String(16)),
+    sa.Column("decision", sa.Text),
+    sa.Column("performance", sa.Text),
+    sa.Column("serving_metric", sa.Float),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("batch_id", sa.String(32), nullable=False),
+    sa.Column("row_key", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("model_version", sa.String(16), nullable=False),
+    sa.Column("prediction", sa.Text),
+    sa.Column("score", sa.Float),
+    sa.Column("latency_ms", sa.Float),
+    sa.Index("ix_predictions_key", "batch_id", "row_key"),
+    sa.Index("ix_predictions_row", "row_key"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("batch_id", sa.String(32), nullable=False),
+    sa.Column("row_key", sa.String(64), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.Index("ix_labels_key", "batch_id", "row_key", unique=True),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("from_version", sa.String(16)),
+    sa.Column("to_version", sa.String(16)),
+    sa.Column("trigger", sa.Text),
+    sa.Column("actor", sa.Text),
+    sa.Column("decision", sa.Text),
+)
+
+retrains = sa.Table(
+    "retrains",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.String(40), nullable=False),
+    sa.Column("after_seq", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(16)),
+    sa.Column("promoted", sa.Boolean),
+    sa.Column("trigger", sa.Text),
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One batch as recorded in the store."""
+
+    batch_id: str
+    seq: int
+    sha256: str
+    source: str
+    raw_path: str
+    status: str
+    rows: int
+    received_at: str
+    start_time: str | None
+    end_time: str | None
+    drift_share: float | None
+    drift_detected: bool | None
+    champion_version: str | None
+    contract: dict[str, Any] | None
+    drift: dict[str, Any] | None
+    decision: dict[str, Any] | None
+    performance: dict[str, Any] | None
+    serving_metric: float | None
+
+
+class StateStore:
+    """Access to the state database. Create one per entry point; it is cheap."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url)
+        metadata.create_all(self.engine)
+
+    # Batches -----------------------------------------------------------------------------
+    def get_batch(self, batch_id: str) -> BatchRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).first()
+        return _batch_row(row) if row else None
+
+    def list_batches(self, status: str | None = None) -> list[BatchRow]:
+        query = sa.select(batches).order_by(batches.c.seq)
+        if status:
+            query = query.where(batches.c.status == status)
+        with self.engine.connect() as conn:
+            return [_batch_row(r) for r in conn.execute(query)]
+
+    def add_batch(self, **values: Any) -> int:
+        """Insert a batch; returns its sequence number (arrival order)."""
+        with self.engine.begin() as conn:
+            seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(batches.c.seq), 0))).scalar()
+            values = {k: _encode(v) for k, v in values.items()}
+            conn.execute(batches.insert().values(seq=int(seq or 0) + 1, received_at=now_iso(), **values))
+            return int(seq or 0) + 1
+
+    def update_batch(self, batch_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                batches.update()
+                .where(batches.c.batch_id == batch_id)
+                .values({k: _encode(v) for k, v in values.items()})
+            )
+
+    # Prediction log and labels -------------------------------------------------------------
+    def log_predictions(self, frame: pd.DataFrame) -> None:
+        """Append rows with columns batch_id, row_key, role, model_version, prediction, score,
+        latency_ms."""
+        frame.to_sql("predictions", self.engine, if_exists="append", index=False, chunksize=50_000)
+
+    def record_labels(self, frame: pd.DataFrame) -> int:
+        """Insert (batch_id, row_key, label), replacing labels given before. Returns rows."""
+        frame = frame.assign(received_at=now_iso())
+        with self.engine.begin() as conn:
+            for batch_id, part in frame.groupby("batch_id", sort=False):
+                keys = part["row_key"].tolist()
+                for start in range(0, len(keys), 5_000):
+                    conn.execute(
+                        labels.delete().where(
+                            (labels.c.batch_id == batch_id)
+                            & labels.c.row_key.in_(keys[start : start + 5_000])
+                        )
+                    )
+        frame.to_sql("labels", self.engine, if_exists="append", index=False, chunksize=50_000)
+        return len(frame)
+
+    def find_prediction_batches(self, row_keys: list[str]) -> pd.DataFrame:
+        """(row_key, batch_id) of scored rows among `row_keys` (latest batch wins)."""
+        parts = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(row_keys), 5_000):
+                chunk = row_keys[start : start + 5_000]
+                query = (
+                    sa.select(predictions.c.row_key, predictions.c.batch_id)
+                    .where(predictions.c.row_key.in_(chunk))
+                    .distinct()
+                )
+                parts.append(pd.DataFrame(conn.execute(query).fetchall(), columns=["row_key", "batch_id"]))
+        found = (
+            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["row_key", "batch_id"])
+        )
+        return found.drop_duplicates("row_key", keep="last")
+
+    def predictions_with_labels(self, batch_ids: list[str]) -> pd.DataFrame:
+        """Prediction log rows of these batches joined with their labels (inner join)."""
+        query = (
+            sa.select(
+                predictions.c.batch_id,
+                predictions.c.row_key,
+                predictions.c.role,
+                predictions.c.model_version,
+                predictions.c.prediction,
+                predictions.c.score,
+                labels.c.label,
+            )
+            .join(
+                labels,
+                (labels.c.batch_id == predictions.c.batch_id) & (labels.c.row_key == predictions.c.row_key),
+            )
+            .where(predictions.c.batch_id.in_(batch_ids))
+        )
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+    def labels_for(self, batch_id: str) -> pd.DataFrame:
+        query = sa.select(labels.c.row_key, labels.c.label).where(labels.c.batch_id == batch_id)
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+    def labeled_counts(self) -> dict[str, int]:
+        query = sa.select(labels.c.batch_id, sa.func.count()).group_by(labels.c.batch_id)
+        with self.engine.connect() as conn:
+            return {b: int(n) for b, n in conn.execute(query)}
+
+    # Ledger and retrains ------------------------------------------------------------------
+    def append_ledger(self, **values: Any) -> None:
+        values = {k: _encode(v) for k, v in values.items()}
+        with self.engine.begin() as conn:
+            conn.execute(ledger.insert().values(time=now_iso(), **values))
+
+    def read_ledger(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(ledger).order_by(ledger.c.id)).mappings().all()
+        return [{**r, "decision": _decode(r["decision"])} for r in rows]
+
+    def record_retrain(self, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(retrains.insert().values(time=now_iso(), **values))
+
+    def last_retrain_seq(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(retrains.c.after_seq))).scalar()
+
+    def count_retrains(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(retrains)).scalar() or 0)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, allow_nan=False, default=str)
+    return value
+
+
+def _decode(value: str | None) -> Any:
+    return json.loads(value) if value else None
+
+
+def _batch_row(row: Any) -> BatchRow:
+    m = row._mapping
+    return BatchRow(
+        batch_id=m["batch_id"],
+        seq=m["seq"],
+        sha256=m["sha256"],
+        source=m["source"],
+        raw_path=m["raw_path"],
+        status=m["status"],
+        rows=m["rows"],
+        received_at=m["received_at"],
+        start_time=m["start_time"],
+        end_time=m["end_time"],
+        drift_share=m["drift_share"],
+        drift_detected=m["drift_detected"],
+        champion_version=m["champion_version"],
+        contract=_decode(m["contract"]),
+        drift=_decode(m["drift"]),
+        decision=_decode(m["decision"]),
+        performance=_decode(m["performance"]),
+        serving_metric=m["serving_metric"],
+    )

@@ -1,0 +1,96 @@
+"""Retrain inputs and records: the window's frames, the reference sample and the lineage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from typing import Any
+
+import pandas as pd
+
+from driftline.datasets import labeled_frame
+from driftline.project import ProjectFacts
+from driftline.state import BatchRow
+from driftline.workspace import Workspace
+
+PREDICTION_SCORE = "__prediction_score"
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """Training and holdout rows of one retrain, with the batches they came from."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    train_batches: tuple[BatchRow, ...]
+    holdout_batches: tuple[BatchRow, ...]
+
+
+def select(ws: Workspace) -> Any:
+    """The window over the accepted, labeled batches (a `models.window.WindowSelection`)."""
+    from models.window import BatchRef, select_window
+
+    w = ws.config.window
+    labeled = ws.state.labeled_counts()
+    refs = [
+        BatchRef(
+            batch_id=b.batch_id,
+            received_order=b.seq,
+            rows=b.rows,
+            labeled_rows=labeled.get(b.batch_id, 0),
+            start_time=pd.Timestamp(b.start_time) if b.start_time else None,
+            end_time=pd.Timestamp(b.end_time) if b.end_time else None,
+            status=b.status,
+        )
+        for b in ws.state.list_batches()
+    ]
+    return select_window(
+        refs,
+        n_batches=w.batches,
+        duration=w.duration,
+        expanding=w.expanding,
+        holdout_batches=w.holdout_batches,
+        min_train_rows=w.min_train_rows,
+        min_holdout_rows=w.min_holdout_rows,
+    )
+
+
+def load_window(ws: Workspace, selection: Any, facts: ProjectFacts) -> WindowData:
+    """Read the raw batches of a window selection and join their labels."""
+    rows = {b.batch_id: b for b in ws.state.list_batches()}
+    train_rows = tuple(rows[r.batch_id] for r in selection.train)
+    holdout_rows = tuple(rows[r.batch_id] for r in selection.holdout)
+    data = ws.config.data
+    kwargs = {"target": data.target, "id_column": data.id_column, "regression": facts.task == "regression"}
+    return WindowData(
+        train=labeled_frame(ws.state, train_rows, **kwargs),
+        holdout=labeled_frame(ws.state, holdout_rows, **kwargs),
+        train_batches=train_rows,
+        holdout_batches=holdout_rows,
+    )
+
+
+def reference_sample(
+    frame: pd.DataFrame, scores: pd.Series, *, columns: list[str], rows: int, seed: int
+) -> pd.DataFrame:
+    """Seeded sample of training rows (features + the model's score) for later drift checks."""
+    sample = frame[columns].assign(**{PREDICTION_SCORE: scores.to_numpy()})
+    if len(sample) > rows:
+        sample = sample.sample(n=rows, random_state=seed)
+    return sample.reset_index(drop=True)
+
+
+def lineage(data: WindowData, *, suite_hash: str) -> dict[str, Any]:
+    """Which batches (ids and content hashes), which contract, which code trained a model."""
+    return {
+        "train_batches": [
+            {"batch_id": b.batch_id, "sha256": b.sha256, "source": b.source} for b in data.train_batches
+        ],
+        "holdout_batches": [
+            {"batch_id": b.batch_id, "sha256": b.sha256, "source": b.source} for b in data.holdout_batches
+        ],
+        "train_rows": len(data.train),
+        "holdout_rows": len(data.holdout),
+        "contract_suite_hash": suite_hash,
+        "code_version": f"driftline {package_version('driftline')}",
+    }

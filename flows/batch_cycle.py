@@ -1,0 +1,228 @@
+"""The `batch-cycle` flow: receive → contract → score → drift → labels → monitor → decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.states import Completed
+
+from driftline.batch_io import BatchReadError
+from driftline.config import load_config
+from driftline.intake import read_failure, time_range
+from driftline.project import load_facts
+from driftline.signals import policy_inputs
+from driftline.workspace import Workspace
+from tasks import batch as t
+
+PREDICTION_SCORE = "__prediction_score"
+
+
+@flow(name="batch-cycle", log_prints=False)
+def batch_cycle(
+    path: str,
+    config_path: str = "driftline.yaml",
+    allow_retrain: bool = True,
+) -> dict[str, Any]:
+    """Run one incoming batch file (CSV or Parquet) through the whole monitoring cycle.
+
+    Args:
+        path: the batch file to ingest.
+        config_path: the project's driftline.yaml.
+        allow_retrain: let the retrain policy start a retrain after this batch.
+    """
+    ws = Workspace(load_config(Path(config_path)))
+    return run_batch(ws, path, allow_retrain=allow_retrain)
+
+
+def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
+    """The cycle's wiring, shared by the flow and by replay's in-process loop."""
+    from data_contracts.suite_io import load_suite
+
+    cfg = ws.config
+    got = t.receive_task(ws, path)
+    out: dict[str, Any] = {"batch_id": got.batch_id, "source": got.source, "rows": 0}
+    if got.duplicate:
+        known = ws.state.get_batch(got.batch_id)
+        return {
+            **out,
+            "status": "duplicate",
+            "rows": known.rows if known else 0,
+            "previous_status": got.previous_status,
+            "contract": None,
+            "drift": None,
+            "scoring": None,
+            "performance": None,
+            "decision": None,
+            "retrain": None,
+        }
+
+    frame = t.read_task(got.raw_path)
+    if isinstance(frame, BatchReadError):
+        contract = read_failure(source=got.source, message=str(frame), suite_name=cfg.project)
+        frame = pd.DataFrame()
+    else:
+        contract = t.contract_task(frame, load_suite(cfg.suite_path), got.source)
+    out.update(rows=len(frame), contract=contract.to_dict())
+    start, end = time_range(frame, cfg.data.time_column)
+    seq = ws.state.add_batch(
+        batch_id=got.batch_id,
+        sha256=got.sha256,
+        source=got.source,
+        raw_path=str(got.raw_path),
+        status="accepted" if contract.success else "quarantined",
+        rows=len(frame),
+        start_time=start,
+        end_time=end,
+        contract=contract.to_dict(),
+    )
+    folder = f"batches/{seq:04d}-{got.batch_id}"
+    if not contract.success:
+        paths = t.quarantine_task(ws, got, contract)
+        ws.state.update_batch(got.batch_id, raw_path=paths["raw"])
+        t.monitoring_task(
+            ws,
+            step=seq,
+            metrics={
+                "rows": len(frame),
+                "contract_success_pct": contract.success_percent,
+                "quarantined": 1.0,
+            },
+            artifacts=[Path(paths["report_html"])],
+            folder=folder,
+        )
+        result = {
+            **out,
+            "status": "quarantined",
+            "quarantine": paths,
+            "drift": None,
+            "scoring": None,
+            "performance": None,
+            "decision": None,
+            "retrain": None,
+        }
+        return Completed(message=contract.summary(), name="Quarantined", data=result)
+
+    facts = load_facts(ws)
+    registry = ws.registry
+    champion = registry.version_by_alias("champion")
+    scoring: dict[str, Any] | None = None
+    current = frame
+    if champion is not None:
+        scored = t.score_task(
+            ws, frame, batch_id=got.batch_id, role="champion", version=champion.version, task_type=facts.task
+        )
+        scoring = scored.to_dict()
+        current = frame.assign(**{PREDICTION_SCORE: scored.scores.to_numpy()})
+        challenger = registry.version_by_alias("challenger")
+        if cfg.gate.mode == "shadow" and challenger is not None:
+            shadow = t.score_task(
+                ws,
+                frame,
+                batch_id=got.batch_id,
+                role="challenger",
+                version=challenger.version,
+                task_type=facts.task,
+            )
+            scoring["shadow"] = shadow.to_dict()
+
+    reference = registry.load_reference(champion.version) if champion is not None else _initial_reference(ws)
+    drift = None
+    if reference is not None:
+        drift = t.drift_task(
+            current,
+            reference,
+            numeric=list(facts.numeric),
+            categorical=list(facts.categorical),
+            report_path=ws.report_dir(got.batch_id) / "drift.html",
+            settings={
+                "drift_share": cfg.drift.drift_share,
+                "max_rows": cfg.drift.max_rows,
+                "seed": cfg.drift.seed,
+                "num_method": cfg.drift.num_method,
+                "cat_method": cfg.drift.cat_method,
+                "threshold": cfg.drift.threshold,
+            },
+        )
+
+    labeled = t.labels_task(ws, frame, got.batch_id) if cfg.data.target in frame.columns else 0
+    performance = t.performance_task(ws, [got.batch_id], facts.task) if labeled else {}
+    serving = performance.get(f"champion:{champion.version}", {}) if champion else {}
+    serving_metric = serving.get(facts.metric)
+    ws.state.update_batch(
+        got.batch_id,
+        champion_version=champion.version if champion else None,
+        drift=drift.to_dict() if drift else None,
+        drift_share=drift.share if drift else None,
+        drift_detected=drift.detected if drift else None,
+        performance=performance or None,
+        serving_metric=serving_metric,
+    )
+
+    metrics: dict[str, float | None] = {
+        "rows": float(len(frame)),
+        "contract_success_pct": contract.success_percent,
+        "quarantined": 0.0,
+        "labeled_rows": float(labeled),
+    }
+    if drift is not None:
+        metrics.update(drift_share=drift.share, drifted_columns=float(len(drift.drifted_columns)))
+        metrics.update({f"drift_score.{c.column}": c.score for c in drift.columns})
+    if scoring is not None:
+        metrics.update(prediction_mean=scoring["mean_score"], latency_ms=scoring["latency_ms"])
+    for key, values in performance.items():
+        role = key.split(":")[0]
+        metrics.update({f"{role}.{m}": v for m, v in values.items() if m != "n"})
+    artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
+    t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
+
+    shadow_gate = None
+    if cfg.gate.mode == "shadow" and champion is not None:
+        from flows.retrain import run_shadow_gate
+
+        shadow_gate = run_shadow_gate(ws, facts)
+    decision = _decide(ws, facts, champion)
+    ws.state.update_batch(got.batch_id, decision=decision.to_dict())
+    retrain = None
+    if decision.retrain and allow_retrain:
+        from flows.retrain import run_retrain
+
+        reason = "; ".join(decision.triggers) or "policy"
+        retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=seq)
+    get_run_logger().info("batch %s accepted; decision: %s", got.batch_id, "; ".join(decision.reasons))
+    return {
+        **out,
+        "status": "accepted",
+        "seq": seq,
+        "drift": drift.to_dict() if drift else None,
+        "scoring": scoring,
+        "performance": performance or None,
+        "decision": decision.to_dict(),
+        "retrain": retrain or shadow_gate,
+    }
+
+
+def _initial_reference(ws: Workspace) -> pd.DataFrame | None:
+    path = ws.initial_reference
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
+    from monitoring.policy import decide_retrain
+
+    p = ws.config.policy
+    champion_metric = None
+    if champion is not None and "driftline.holdout_metric" in champion.tags:
+        champion_metric = float(champion.tags["driftline.holdout_metric"])
+    inputs = policy_inputs(ws, champion_metric=champion_metric, has_champion=champion is not None)
+    return decide_retrain(
+        **inputs,
+        higher_is_better=facts.higher_is_better,
+        drift_k=p.drift_k,
+        drift_m=p.drift_m,
+        performance_tolerance=p.performance_tolerance,
+        cooldown_batches=p.cooldown_batches,
+        min_labeled_rows=p.min_labeled_rows,
+    )

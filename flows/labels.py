@@ -1,0 +1,47 @@
+"""The `labels` flow: late ground truth joins the prediction log; realized metrics update."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from driftline.config import load_config
+from driftline.labels import match_labels
+from driftline.project import load_facts
+from driftline.workspace import Workspace
+from tasks import batch as t
+
+
+@flow(name="labels")
+def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, Any]:
+    """Record labels from a file holding the id column and the target.
+
+    Args:
+        path: CSV or Parquet with the id column and the target.
+        config_path: the project's driftline.yaml.
+    """
+    ws = Workspace(load_config(Path(config_path)))
+    facts = load_facts(ws)
+    matched = match_labels(ws, Path(path))
+    recorded = ws.state.record_labels(matched.labels) if len(matched.labels) else 0
+    performance: dict[str, Any] = {}
+    for batch_id in matched.batch_ids:
+        perf = t.performance_task(ws, [batch_id], facts.task)
+        batch = ws.state.get_batch(batch_id)
+        version = batch.champion_version if batch else None
+        serving = perf.get(f"champion:{version}", {}).get(facts.metric) if version else None
+        ws.state.update_batch(batch_id, performance=perf or None, serving_metric=serving)
+        performance[batch_id] = perf
+    if matched.unknown:
+        get_run_logger().warning(matched.unknown_message)
+    return {
+        "file": str(path),
+        "recorded": recorded,
+        "batches": matched.batch_ids,
+        "unknown": matched.unknown,
+        "unknown_message": matched.unknown_message,
+        "kept": str(matched.kept),
+        "performance": performance,
+    }

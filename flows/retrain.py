@@ -1,0 +1,145 @@
+"""The `retrain` flow: window → train → log → explain → register → gate → promote or reject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime
+
+from driftline.config import load_config
+from driftline.project import ProjectFacts, load_facts
+from driftline.workspace import Workspace
+from tasks import retrain as t
+from tasks.gate import gate_task, holdout_task, shadow_gate_task, train_scores_task
+
+
+@flow(name="retrain")
+def retrain(reason: str = "manual", config_path: str = "driftline.yaml") -> dict[str, Any]:
+    """Train a candidate on the recent window and let the gate decide whether it becomes champion.
+
+    Args:
+        reason: why this retrain runs (shown in the registry and the ledger).
+        config_path: the project's driftline.yaml.
+    """
+    ws = Workspace(load_config(Path(config_path)))
+    return run_retrain(ws, reason=reason)
+
+
+def _actor() -> str:
+    name = runtime.flow_run.name
+    return f"prefect flow run {name}" if name else "driftline"
+
+
+def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> dict[str, Any]:
+    """The retrain wiring, used by the flow and by the batch cycle's policy."""
+    from data_contracts.suite_io import load_suite, suite_hash
+    from driftline import training
+
+    cfg = ws.config
+    facts = load_facts(ws)
+    log = get_run_logger()
+    selection, data = t.window_task(ws, facts)
+    if data is None:
+        log.warning("not enough data to retrain: %s", selection.reason)
+        return {
+            "status": "not_enough_data",
+            "reason": selection.reason,
+            "version": None,
+            "promoted": False,
+            "gate": None,
+        }
+
+    model = t.fit_task(ws, data.train, facts)
+    registry = ws.registry
+    run_id = registry.start_run(
+        name="retrain", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
+    )
+    try:
+        lineage = training.lineage(data, suite_hash=suite_hash(load_suite(cfg.suite_path)))
+        registry.log_params(
+            run_id,
+            {
+                "estimator": cfg.model.estimator,
+                "task": facts.task,
+                "seed": cfg.model.seed,
+                **cfg.model.params,
+                "train_rows": len(data.train),
+                "holdout_rows": len(data.holdout),
+            },
+        )
+        registry.log_json(run_id, lineage, name="lineage.json")
+        holdout_preds, holdout = holdout_task(model, data.holdout, target=cfg.data.target)
+        registry.log_metrics(run_id, {f"holdout_{k}": v for k, v in holdout.items()})
+        top = t.explain_task(ws, model, data.train, run_id)
+        train_scores = train_scores_task(model, data.train)
+        reference = training.reference_sample(
+            data.train,
+            train_scores,
+            columns=facts.features,
+            rows=cfg.drift.reference_rows,
+            seed=cfg.drift.seed,
+        )
+        tags = {
+            "driftline.trigger": reason,
+            "driftline.task": facts.task,
+            "driftline.metric": facts.metric,
+            "driftline.holdout_metric": holdout.get(facts.metric),
+            "driftline.window": ",".join(b.batch_id for b in data.train_batches),
+            "driftline.holdout": ",".join(b.batch_id for b in data.holdout_batches),
+            "driftline.contract_hash": lineage["contract_suite_hash"],
+            "driftline.top_features": ",".join(top),
+        }
+        version = t.register_task(
+            ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags
+        )
+        if cfg.gate.mode == "shadow" and registry.version_by_alias("champion") is not None:
+            registry.log_json(
+                run_id,
+                {"pending": "shadow", "reasons": ["awaiting shadow labels"]},
+                name="gate/decision.json",
+            )
+            registry.end_run(run_id)
+            ws.state.record_retrain(after_seq=after_seq or 0, version=version, promoted=False, trigger=reason)
+            return {"status": "shadow", "version": version, "promoted": False, "gate": None, "reason": reason}
+        _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
+        decision = gate_task(ws, model, data, facts, holdout_preds, champion_preds)
+        registry.log_json(run_id, decision, name="gate/decision.json")
+        registry.set_version_tags(
+            version, {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]}
+        )
+        promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+        registry.end_run(run_id)
+    except Exception:
+        registry.end_run(run_id, failed=True)
+        raise
+    ws.state.record_retrain(after_seq=after_seq or 0, version=version, promoted=promoted, trigger=reason)
+    return {
+        "status": "done",
+        "version": version,
+        "promoted": promoted,
+        "gate": decision,
+        "reason": reason,
+        "run_id": run_id,
+        "top_features": top,
+    }
+
+
+def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> dict[str, Any] | None:
+    """In shadow mode: judge the challenger on labeled rows both models scored, once enough exist."""
+    registry = ws.registry
+    challenger = registry.version_by_alias("challenger")
+    champion = registry.version_by_alias("champion")
+    if challenger is None or champion is None:
+        return None
+    since = ws.state.last_retrain_seq() or 0
+    decision = shadow_gate_task(ws, champion.version, challenger.version, facts, since_seq=since)
+    if decision is None:
+        return None
+    registry.log_json(challenger.run_id, decision, name="gate/decision.json")
+    registry.set_version_tags(
+        challenger.version,
+        {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]},
+    )
+    promoted = t.decide_task(ws, challenger.version, decision, trigger="shadow gate", actor=_actor())
+    return {"status": "done", "version": challenger.version, "promoted": promoted, "gate": decision}

@@ -1,0 +1,261 @@
+"""The only MLflow adapter: tracking runs, the monitoring run, the model registry and aliases.
+
+MLflow objects never leave this module; callers get our own small values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MONITORING_RUN = "monitoring"
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class RegistryError(RuntimeError):
+    """An MLflow operation failed; the message says which one."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered model version."""
+
+    version: str
+    run_id: str
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    created: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "run_id": self.run_id,
+            "aliases": list(self.aliases),
+            "tags": dict(self.tags),
+            "created": self.created,
+        }
+
+
+class Registry:
+    """Tracking and registry for one Driftline project (one experiment, one registered model)."""
+
+    def __init__(self, *, tracking_uri: str, model_name: str, artifact_root: Path | None) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.experiment_id = self._ensure_experiment(artifact_root)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    def _ensure_experiment(self, artifact_root: Path | None) -> str:
+        found = self.client.get_experiment_by_name(self.model_name)
+        if found is not None:
+            return str(found.experiment_id)
+        location = None
+        if artifact_root is not None and not self.is_remote:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            location = artifact_root.resolve().as_uri()
+        return str(self.client.create_experiment(self.model_name, artifact_location=location))
+
+    # Runs ------------------------------------------------------------------------------------
+    def start_run(self, *, name: str, tags: Mapping[str, str] | None = None) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
+        return str(run.info.run_id)
+
+    def end_run(self, run_id: str, *, failed: bool = False) -> None:
+        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        self.client.log_batch(run_id, params=items)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float | None], *, step: int = 0) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(_metric_key(k), float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and v == v  # drop None and NaN
+        ]
+        for start in range(0, len(items), 900):
+            self.client.log_batch(run_id, metrics=items[start : start + 900])
+
+    def set_run_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_artifact(self, run_id: str, path: Path, *, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path=folder)
+
+    def log_json(self, run_id: str, obj: Any, *, name: str) -> None:
+        self.client.log_text(run_id, json.dumps(obj, indent=2, allow_nan=False, default=str), name)
+
+    def list_artifacts(self, run_id: str, folder: str | None = None) -> list[str]:
+        """All artifact paths of a run (recursive)."""
+        out: list[str] = []
+        for item in self.client.list_artifacts(run_id, folder):
+            if item.is_dir:
+                out.extend(self.list_artifacts(run_id, item.path))
+            else:
+                out.append(item.path)
+        return out
+
+    def monitoring_run(self) -> str:
+        """The long-lived run that holds one metric step per batch (created on first use)."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`driftline.kind` = '{MONITORING_RUN}'",
+            max_results=1,
+        )
+        if runs:
+            return str(runs[0].info.run_id)
+        return self.start_run(name=MONITORING_RUN, tags={"driftline.kind": MONITORING_RUN})
+
+    # Models ----------------------------------------------------------------------------------
+    def log_model(
+        self,
+        run_id: str,
+        pipeline: Any,
+        *,
+        input_example: pd.DataFrame,
+        trusted_types: list[str],
+        pip_requirements: list[str],
+        reference: pd.DataFrame,
+    ) -> str:
+        """Log the sklearn pipeline with signature and the drift reference, register a version.
+
+        Returns:
+            The new version number, as a string.
+        """
+        import mlflow
+        from mlflow.models import infer_signature
+
+        example = input_example.head(5)
+        signature = infer_signature(example, pipeline.predict(example))
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements,
+                skops_trusted_types=trusted_types,
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+            reference.to_parquet(path, index=False)
+            self.log_artifact(run_id, path, folder=str(Path(REFERENCE_ARTIFACT).parent))
+        try:
+            self.client.get_registered_model(self.model_name)
+        except Exception:  # noqa: BLE001 - not registered yet
+            self.client.create_registered_model(self.model_name)
+        version = self.client.create_model_version(
+            self.model_name, info.model_uri, run_id=run_id, tags={"driftline.run_id": run_id}
+        )
+        return str(version.version)
+
+    def load_model(self, version: str) -> Any:
+        """The registered sklearn pipeline of `version` (cached per process)."""
+        return _load_model(self.tracking_uri, self.model_name, str(version))
+
+    def load_reference(self, version: str) -> pd.DataFrame:
+        info = self.get_version(version)
+        return _load_reference(self.tracking_uri, info.run_id)
+
+    def get_version(self, version: str) -> VersionInfo:
+        try:
+            mv = self.client.get_model_version(self.model_name, str(version))
+        except Exception as err:  # noqa: BLE001
+            raise RegistryError(f"model {self.model_name!r} has no version {version}") from err
+        return _version_info(mv)
+
+    def version_by_alias(self, alias: str) -> VersionInfo | None:
+        try:
+            mv = self.client.get_model_version_by_alias(self.model_name, alias)
+        except Exception:  # noqa: BLE001 - no such alias / no model yet
+            return None
+        return _version_info(mv)
+
+    def list_versions(self) -> list[VersionInfo]:
+        try:
+            found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        except Exception:  # noqa: BLE001
+            return []
+        return sorted((_version_info(mv) for mv in found), key=lambda v: int(v.version))
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(self.model_name, alias, str(version))
+
+    def delete_alias(self, alias: str) -> None:
+        try:
+            self.client.delete_registered_model_alias(self.model_name, alias)
+        except Exception:  # noqa: BLE001 - alias was not set
+            log.debug("alias %s was not set", alias)
+
+    def set_version_tags(self, version: str, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, str(version), key, str(value)[:5000])
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+
+def _metric_key(name: str) -> str:
+    allowed = "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+    return allowed[:250]
+
+
+def _version_info(mv: Any) -> VersionInfo:
+    return VersionInfo(
+        version=str(mv.version),
+        run_id=str(mv.run_id),
+        aliases=tuple(getattr(mv, "aliases", []) or []),
+        tags=dict(mv.tags or {}),
+        created=int(mv.creation_timestamp or 0),
+    )
+
+
+@lru_cache(maxsize=8)
+def _load_model(tracking_uri: str, model_name: str, version: str) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.sklearn.load_model(f"models:/{model_name}/{version}", dst_path=tmp)
+
+
+@lru_cache(maxsize=8)
+def _load_reference(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp, tracking_uri=tracking_uri
+        )
+        return pd.read_parquet(path)

@@ -1,0 +1,149 @@
+"""Realized performance of model versions on a batch, once its labels arrive."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+KEYS = ("batch_id", "row_key")
+TASKS = ("binary", "multiclass", "regression")
+_JOINED_COLUMNS = ("model_version", "role", "label", "prediction", "score")
+
+# R² compares against the labels' variance: undefined for fewer rows than this.
+_MIN_ROWS_FOR_R2 = 2
+
+Metrics = dict[str, float | int | None]
+
+
+def label_join(predictions: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Attach true labels to logged predictions on ``("batch_id", "row_key")``.
+
+    Args:
+        predictions: prediction log rows (one per model per row; must not have ``label``).
+        labels: ``batch_id, row_key, label``; a key given twice keeps its last label.
+
+    Returns:
+        (joined, n_unmatched_labels): predictions that have a label, with a ``label`` column,
+        and how many labels matched no prediction.
+
+    Raises:
+        ValueError: a key or label column is missing, or predictions already hold ``label``.
+    """
+    _require(predictions, KEYS, "predictions")
+    _require(labels, (*KEYS, "label"), "labels")
+    if "label" in predictions.columns:
+        raise ValueError("predictions already have a 'label' column")
+    unique = labels.drop_duplicates(subset=list(KEYS), keep="last")
+    if len(unique) < len(labels):
+        logger.warning("label_join: %d duplicate label keys, kept the last", len(labels) - len(unique))
+    unique = unique[[*KEYS, "label"]]
+    joined = predictions.merge(unique, on=list(KEYS), how="inner", validate="many_to_one")
+    predicted_keys = predictions[list(KEYS)].drop_duplicates()
+    matched = unique.merge(predicted_keys, on=list(KEYS), how="inner")
+    return joined.reset_index(drop=True), int(len(unique) - len(matched))
+
+
+def realized_metrics(
+    joined: pd.DataFrame, *, task: str, positive_label: str | None = None
+) -> dict[str, Metrics]:
+    """Metrics of each model version on labeled rows, keyed ``"<role>:<version>"``.
+
+    Args:
+        joined: ``model_version, role, label, prediction, score`` (labels and predictions as
+            text; ``score`` is P(positive) for binary, the predicted value for regression).
+        task: ``"binary"`` (n, auc, accuracy, f1), ``"multiclass"`` (n, accuracy, macro_f1)
+            or ``"regression"`` (n, rmse, mae, r2; uses ``score`` as the predicted value).
+        positive_label: the positive class as text; required for binary.
+
+    Returns:
+        ``{"champion:3": {"n": 812, "auc": 0.66, ...}, ...}``; AUC is None when the labels hold
+        one class only, r2 None with fewer than two rows. Rows whose regression label or
+        score is not a number are left out (and counted in no ``n``).
+
+    Raises:
+        ValueError: unknown task, missing columns, or binary without ``positive_label``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "binary" and positive_label is None:
+        raise ValueError("binary task needs positive_label (the positive class as text)")
+    _require(joined, _JOINED_COLUMNS, "joined")
+    results: dict[str, Metrics] = {}
+    for (role, version), group in joined.groupby(["role", "model_version"], sort=True):
+        key = f"{role}:{version}"
+        if task == "binary":
+            results[key] = _binary(group, positive_label=str(positive_label))
+        elif task == "multiclass":
+            results[key] = _multiclass(group)
+        else:
+            results[key] = _regression(group, key=key)
+    return results
+
+
+def _binary(group: pd.DataFrame, *, positive_label: str) -> Metrics:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    truth = (group["label"].astype(str) == positive_label).to_numpy()
+    predicted = (group["prediction"].astype(str) == positive_label).to_numpy()
+    scores = pd.to_numeric(group["score"], errors="coerce").to_numpy(dtype=float)
+    both_classes = 0 < truth.sum() < len(truth)
+    scored = ~pd.isna(scores)
+    auc = None
+    if both_classes and scored.all():
+        auc = float(roc_auc_score(truth, scores))
+    elif both_classes:
+        logger.warning("binary metrics: %d rows without a score, AUC left out", int((~scored).sum()))
+    return {
+        "n": len(group),
+        "auc": auc,
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "f1": float(f1_score(truth, predicted, zero_division=0)),
+    }
+
+
+def _multiclass(group: pd.DataFrame) -> Metrics:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth = group["label"].astype(str).to_numpy()
+    predicted = group["prediction"].astype(str).to_numpy()
+    return {
+        "n": len(group),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+    }
+
+
+def _regression(group: pd.DataFrame, *, key: str) -> Metrics:
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+    truth = pd.to_numeric(group["label"], errors="coerce")
+    predicted = pd.to_numeric(group["score"], errors="coerce")
+    usable = truth.notna() & predicted.notna()
+    if not usable.all():
+        logger.warning("%s: %d rows without a numeric label or score left out", key, int((~usable).sum()))
+    truth, predicted = truth[usable].to_numpy(float), predicted[usable].to_numpy(float)
+    n = len(truth)
+    if n == 0:
+        return {"n": 0, "rmse": None, "mae": None, "r2": None}
+    return {
+        "n": n,
+        "rmse": float(root_mean_squared_error(truth, predicted)),
+        "mae": float(mean_absolute_error(truth, predicted)),
+        "r2": _finite(r2_score(truth, predicted)) if n >= _MIN_ROWS_FOR_R2 else None,
+    }
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing columns {missing}; has {list(frame.columns)}")

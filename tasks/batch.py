@@ -1,0 +1,134 @@
+"""Prefect tasks of the batch cycle: thin adapters over the pure modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from driftline import intake
+from driftline.batch_io import BatchReadError, read_table
+from driftline.datasets import labels_of
+from driftline.scoring import Scored, score_batch
+from driftline.workspace import Workspace
+
+IO = {"retries": 2, "retry_delay_seconds": [1, 5], "cache_policy": NO_CACHE}
+COMPUTE = {"cache_policy": NO_CACHE}
+
+
+@task(name="receive-batch", **IO)
+def receive_task(ws: Workspace, path: str) -> intake.Intake:
+    got = intake.receive(ws, Path(path))
+    get_run_logger().info("batch %s from %s%s", got.batch_id, got.source, " (seen before)" * got.duplicate)
+    return got
+
+
+@task(name="read-batch", **COMPUTE)
+def read_task(raw_path: Path) -> pd.DataFrame | BatchReadError:
+    """The batch as a frame, or the read error (a normal result that quarantines the batch)."""
+    try:
+        return read_table(raw_path)
+    except BatchReadError as err:
+        return err
+
+
+@task(name="validate-contract", **COMPUTE)
+def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> Any:
+    from data_contracts.validate import validate_frame
+
+    result = validate_frame(frame, suite, source=source)
+    get_run_logger().info("contract: %s", result.summary())
+    return result
+
+
+@task(name="quarantine-batch", **IO)
+def quarantine_task(ws: Workspace, got: intake.Intake, result: Any) -> dict[str, str]:
+    from data_contracts.report import render_html
+
+    raw, report_json, report_html = intake.quarantine(
+        ws, got, report=result.to_dict(), html=render_html(result, batch_id=got.batch_id)
+    )
+    get_run_logger().warning("batch %s quarantined: %s", got.batch_id, result.summary())
+    return {"raw": str(raw), "report_json": str(report_json), "report_html": str(report_html)}
+
+
+@task(name="score-batch", **COMPUTE)
+def score_task(
+    ws: Workspace, frame: pd.DataFrame, *, batch_id: str, role: str, version: str, task_type: str
+) -> Scored:
+    pipeline = ws.registry.load_model(version)
+    scored = score_batch(
+        pipeline,
+        frame,
+        task=task_type,
+        batch_id=batch_id,
+        role=role,
+        version=version,
+        id_column=ws.config.data.id_column,
+    )
+    ws.state.log_predictions(scored.log_rows)
+    get_run_logger().info("%s v%s scored %d rows in %.0f ms", role, version, scored.rows, scored.latency_ms)
+    return scored
+
+
+@task(name="detect-drift", **COMPUTE)
+def drift_task(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    *,
+    numeric: list[str],
+    categorical: list[str],
+    report_path: Path,
+    settings: dict[str, Any],
+) -> Any:
+    from monitoring.drift import compute_drift
+
+    pred = (
+        "__prediction_score"
+        if "__prediction_score" in current and "__prediction_score" in reference
+        else None
+    )
+    result = compute_drift(
+        current,
+        reference,
+        numeric=numeric,
+        categorical=categorical,
+        prediction_column=pred,
+        report_path=report_path,
+        **settings,
+    )
+    get_run_logger().info("drift: %s", result.summary())
+    return result
+
+
+@task(name="record-labels", **IO)
+def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> int:
+    data = ws.config.data
+    found = labels_of(frame, batch_id=batch_id, target=data.target, id_column=data.id_column)
+    return ws.state.record_labels(found) if len(found) else 0
+
+
+@task(name="realized-performance", **COMPUTE)
+def performance_task(ws: Workspace, batch_ids: list[str], task_type: str) -> dict[str, Any]:
+    from monitoring.performance import realized_metrics
+
+    joined = ws.state.predictions_with_labels(batch_ids)
+    if joined.empty:
+        return {}
+    return realized_metrics(joined, task=task_type)
+
+
+@task(name="log-monitoring", **IO)
+def monitoring_task(
+    ws: Workspace, *, step: int, metrics: dict[str, float | None], artifacts: list[Path], folder: str
+) -> str:
+    registry = ws.registry
+    run_id = registry.monitoring_run()
+    registry.log_metrics(run_id, metrics, step=step)
+    for path in artifacts:
+        if path.exists():
+            registry.log_artifact(run_id, path, folder=folder)
+    return run_id

@@ -1,0 +1,134 @@
+"""Prefect tasks that evaluate candidates: holdout metrics, the holdout gate, the shadow gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from driftline.project import ProjectFacts
+from driftline.training import WindowData
+from driftline.workspace import Workspace
+
+COMPUTE = {"cache_policy": NO_CACHE}
+
+
+def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> Any:
+    from models.gate import GateRules
+
+    g = ws.config.gate
+    return GateRules(
+        metric=facts.metric,
+        mode=g.rule,
+        margin=g.margin,
+        min_rows=g.min_rows,
+        n_bootstrap=g.n_bootstrap,
+        confidence=g.confidence,
+        seed=g.seed,
+        slices=slices,
+        slice_margin=g.slice_margin,
+        slice_min_rows=g.slice_min_rows,
+        baseline_min_improvement=g.baseline_min_improvement,
+    )
+
+
+@task(name="holdout-metrics", **COMPUTE)
+def holdout_task(model: Any, holdout: pd.DataFrame, *, target: str) -> tuple[Any, dict[str, float | None]]:
+    """The candidate's predictions and metrics on the held-out batches."""
+    from models.metrics import compute_metrics
+    from models.train import predict
+
+    preds = predict(model, holdout)
+    metrics = compute_metrics(
+        holdout[target].to_numpy(),
+        preds,
+        task=model.task,
+        classes=model.classes,
+        positive_label=model.positive_label,
+    )
+    get_run_logger().info("holdout metrics: %s", metrics)
+    return preds, metrics
+
+
+@task(name="training-scores", **COMPUTE)
+def train_scores_task(model: Any, frame: pd.DataFrame) -> pd.Series:
+    from models.train import predict
+
+    return pd.Series(predict(model, frame).score, index=frame.index)
+
+
+@task(name="holdout-gate", **COMPUTE)
+def gate_task(
+    ws: Workspace, model: Any, data: WindowData, facts: ProjectFacts, challenger: Any, champion: Any
+) -> dict[str, Any]:
+    """Champion and challenger on the same held-out rows → a decision with reasons."""
+    from models.gate import evaluate_gate
+    from models.metrics import baseline_predictions
+
+    target = ws.config.data.target
+    slices = tuple(s for s in ws.config.gate.slices if s in data.holdout.columns)
+    baseline = baseline_predictions(
+        data.train[target].to_numpy(),
+        len(data.holdout),
+        task=facts.task,
+        classes=model.classes or None,
+        positive_label=model.positive_label,
+    )
+    decision = evaluate_gate(
+        y_true=data.holdout[target].to_numpy(),
+        challenger=challenger,
+        champion=champion,
+        baseline=baseline,
+        rules=_rules(ws, facts, slices=slices),
+        task=facts.task,
+        positive_label=model.positive_label,
+        slice_values={s: data.holdout[s].to_numpy() for s in slices},
+    )
+    get_run_logger().info("gate: %s", decision.summary())
+    return {**decision.to_dict(), "summary": decision.summary()}
+
+
+@task(name="shadow-gate", **COMPUTE)
+def shadow_gate_task(
+    ws: Workspace, champion: str, challenger: str, facts: ProjectFacts, *, since_seq: int
+) -> dict[str, Any] | None:
+    """The gate on labeled rows that both versions scored live (None until `min_rows` exist)."""
+    from models.gate import evaluate_gate
+    from models.metrics import baseline_predictions
+    from models.train import Predictions
+
+    batch_ids = [b.batch_id for b in ws.state.list_batches(status="accepted") if b.seq > since_seq]
+    joined = ws.state.predictions_with_labels(batch_ids)
+    champ = joined[(joined.role == "champion") & (joined.model_version == champion)]
+    chal = joined[(joined.role == "challenger") & (joined.model_version == challenger)]
+    both = champ.merge(chal, on=["batch_id", "row_key"], suffixes=("_champ", "_chal"))
+    if len(both) < ws.config.gate.min_rows:
+        return None
+    regression = facts.task == "regression"
+    y = (
+        both["label_champ"].astype(float).to_numpy()
+        if regression
+        else both["label_champ"].to_numpy(dtype=object)
+    )
+
+    def preds(suffix: str) -> Predictions:
+        score = both[f"score{suffix}"].to_numpy(dtype=float)
+        label = score if regression else both[f"prediction{suffix}"].to_numpy(dtype=object)
+        return Predictions(label=label, score=score, proba=None)
+
+    classes = None if regression else tuple(sorted(set(y)))
+    positive = classes[-1] if facts.task == "binary" and classes else None
+    # The trivial model's prior comes from the judged rows themselves: a stricter baseline.
+    baseline = baseline_predictions(y, len(y), task=facts.task, classes=classes, positive_label=positive)
+    decision = evaluate_gate(
+        y_true=y,
+        challenger=preds("_chal"),
+        champion=preds("_champ"),
+        baseline=baseline,
+        rules=_rules(ws, facts, slices=()),
+        task=facts.task,
+        positive_label=positive,
+    )
+    return {**decision.to_dict(), "summary": decision.summary(), "source": "shadow"}

@@ -1,0 +1,125 @@
+"""Prefect tasks of the retrain flow: thin adapters over models/, the registry and promotion."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from driftline import promotion, training
+from driftline.project import ProjectFacts
+from driftline.workspace import Workspace
+
+IO = {"retries": 2, "retry_delay_seconds": [1, 5], "cache_policy": NO_CACHE}
+COMPUTE = {"cache_policy": NO_CACHE}
+PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "pandas<3", "numpy<2.5", "skops==0.16.0"]
+
+
+@task(name="select-window", **COMPUTE)
+def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.WindowData | None]:
+    selection = training.select(ws)
+    get_run_logger().info("window: %s", selection.reason)
+    if not selection.ok:
+        return selection, None
+    return selection, training.load_window(ws, selection, facts)
+
+
+@task(name="fit-candidate", **COMPUTE)
+def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts) -> Any:
+    from models.spec import FeatureSpec
+    from models.train import fit_model
+
+    m = ws.config.model
+    model = fit_model(
+        frame,
+        target=ws.config.data.target,
+        task=facts.task,
+        estimator=m.estimator,
+        params=m.params,
+        seed=m.seed,
+        spec=FeatureSpec(numeric=facts.numeric, categorical=facts.categorical),
+    )
+    get_run_logger().info("fitted %s on %d rows", m.estimator, len(frame))
+    return model
+
+
+@task(name="explain-candidate", **COMPUTE)
+def explain_task(ws: Workspace, model: Any, frame: pd.DataFrame, run_id: str) -> list[str]:
+    """SHAP summaries logged with the run; degrades to a warning and a tag on failure."""
+    from models.explain import ExplainError, global_importance, save_plots, top_features
+
+    registry = ws.registry
+    try:
+        importance = global_importance(
+            model.pipeline,
+            frame,
+            spec=model.spec,
+            max_rows=ws.config.model.shap_rows,
+            seed=ws.config.model.seed,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            table = Path(tmp) / "importance.csv"
+            importance.table.to_csv(table, index=False)
+            registry.log_artifact(run_id, table, folder="shap")
+            for path in save_plots(importance, Path(tmp)).values():
+                registry.log_artifact(run_id, path, folder="shap")
+        return top_features(importance, k=5)
+    except (ExplainError, Exception) as err:  # noqa: BLE001 - SHAP is optional, the run goes on
+        get_run_logger().warning("SHAP summary failed, continuing without it: %s", err)
+        registry.set_run_tags(run_id, {"driftline.shap": f"failed: {err}"[:500]})
+        return []
+
+
+@task(name="register-candidate", **IO)
+def register_task(
+    ws: Workspace,
+    model: Any,
+    *,
+    run_id: str,
+    reference: pd.DataFrame,
+    example: pd.DataFrame,
+    tags: dict[str, Any],
+) -> str:
+    from models.train import prepare_features, skops_trusted_types
+
+    registry = ws.registry
+    version = registry.log_model(
+        run_id,
+        model.pipeline,
+        input_example=prepare_features(example, model.spec),
+        trusted_types=skops_trusted_types(model.estimator),
+        pip_requirements=PIP_REQUIREMENTS,
+        reference=reference,
+    )
+    registry.set_version_tags(version, tags)
+    registry.set_alias("challenger", version)
+    get_run_logger().info("registered %s v%s as challenger", ws.config.model_name, version)
+    return version
+
+
+@task(name="champion-predictions", **COMPUTE)
+def champion_predictions_task(
+    ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts
+) -> tuple[str | None, Any]:
+    from models.train import predict
+
+    champion = ws.registry.version_by_alias("champion")
+    if champion is None:
+        return None, None
+    return champion.version, predict(ws.registry.load_model(champion.version), frame, task=facts.task)
+
+
+@task(name="promote-or-reject", **IO)
+def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigger: str, actor: str) -> bool:
+    log = get_run_logger()
+    if decision["promote"]:
+        entry = promotion.promote(ws, version, decision=decision, trigger=trigger, actor=actor)
+        log.info("promoted v%s (was v%s)", version, entry["from_version"])
+        return True
+    promotion.reject(ws, version, decision=decision)
+    log.info("rejected v%s: %s", version, "; ".join(decision.get("reasons", [])))
+    return False

@@ -1,0 +1,217 @@
+"""validate_frame against GE 1.24: broken feeds are quarantined, legit drift is not."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_contracts import ContractError, ContractResult, check_suite, validate_frame
+
+BETWEEN = "expect_column_values_to_be_between"
+Factory = Callable[..., pd.DataFrame]
+
+
+@pytest.fixture(scope="module")
+def clean(frame_factory: Factory) -> pd.DataFrame:
+    """A batch from the reference distribution (different seed, later dates)."""
+    return frame_factory(2, start="2024-03-01")
+
+
+def _check(frame: pd.DataFrame, suite: dict, source: str = "batch.csv") -> ContractResult:
+    result = validate_frame(frame, suite, source=source)
+    assert result.evaluated == result.passed + len(result.failures)
+    json.dumps(result.to_dict(), allow_nan=False)  # always JSON-safe
+    return result
+
+
+def test_suite_loads_into_great_expectations_without_dropping_anything(suite: dict) -> None:
+    import great_expectations as gx
+
+    # gx.ExpectationSuite only *logs* invalid expectations and drops them: compare counts.
+    loaded = gx.ExpectationSuite(**copy.deepcopy(suite))
+    assert len(loaded.expectations) == len(suite["expectations"])
+    assert loaded.meta["driftline"]["target"] == "label"
+    assert check_suite(suite) == len(suite["expectations"])
+
+
+def test_clean_batch_is_accepted(clean: pd.DataFrame, suite: dict) -> None:
+    result = _check(clean, suite)
+    assert result.success and result.blocking == ()
+    assert result.verdict in ("ACCEPTED", "ACCEPTED WITH WARNINGS")
+    assert result.evaluated == len(suite["expectations"])
+    assert result.suite_name == "weather" and result.source == "batch.csv"
+
+
+def test_renamed_column_blocks_naming_it(clean: pd.DataFrame, suite: dict) -> None:
+    result = _check(clean.rename(columns={"pressure": "pressure_mb"}), suite, "feed_07.csv")
+    assert not result.success and result.verdict == "QUARANTINED"
+    (failure,) = result.blocking  # rules on the missing column are not reported again
+    assert failure.rule == "expect_table_columns_to_match_set"
+    assert "'pressure'" in failure.message and "'pressure_mb'" in failure.message
+    assert failure.observed == {"missing": ["pressure"], "unexpected": ["pressure_mb"]}
+    summary = result.summary()
+    assert summary.startswith("feed_07.csv: QUARANTINED") and "pressure" in summary
+    assert "expect_table_columns_to_match_set" not in summary or "columns" in summary
+
+
+def test_extra_column_blocks(clean: pd.DataFrame, suite: dict) -> None:
+    result = _check(clean.assign(surprise=1), suite)
+    assert not result.success and "unexpected ['surprise']" in result.blocking[0].message
+
+
+def test_string_in_numeric_column_fails_type_rule(clean: pd.DataFrame, suite: dict) -> None:
+    frame = clean.copy()
+    frame["pressure"] = frame["pressure"].astype(object)
+    frame.loc[3, "pressure"] = "n/a"
+    result = _check(frame, suite)
+    assert not result.success
+    type_failure = next(f for f in result.blocking if f.rule.endswith("in_type_list"))
+    assert type_failure.column == "pressure" and type_failure.examples == ("n/a",)
+    assert type_failure.unexpected_count == 1
+    assert "column 'pressure'" in type_failure.message and "(block)" in type_failure.message
+    # the range rule cannot compare strings with numbers: reported, not crashed
+    assert any("could not be evaluated" in f.message for f in result.failures)
+
+
+def test_unit_change_fails_block_range(clean: pd.DataFrame, suite: dict) -> None:
+    result = _check(clean.assign(pressure=clean["pressure"] * 0.03), suite)
+    assert not result.success
+    (failure,) = [f for f in result.blocking if f.rule == BETWEEN]
+    assert failure.column == "pressure" and failure.unexpected_percent == 100.0
+    assert failure.message.startswith("column 'pressure': 100.0% of values outside [")
+    assert failure.message.endswith("(block)") and len(failure.examples) > 0
+
+
+def test_seasonal_shift_passes_with_at_most_warnings(clean: pd.DataFrame, suite: dict) -> None:
+    summer = clean.assign(
+        temperature=clean["temperature"] + 12, pressure=clean["pressure"] - 6, wind=clean["wind"] // 2
+    )
+    result = _check(summer, suite)
+    assert result.success and result.blocking == ()
+    assert {f.severity for f in result.failures} <= {"warn"}
+
+
+def test_missing_target_still_passes(clean: pd.DataFrame, suite: dict) -> None:
+    result = _check(clean.drop(columns="label"), suite)
+    assert result.success and result.failures == ()
+    assert result.evaluated == len(suite["expectations"]) - 1  # the target rule was skipped
+
+
+def test_unlabelled_target_column_passes(clean: pd.DataFrame, suite: dict) -> None:
+    assert _check(clean.assign(label=None), suite).success
+
+
+def test_new_category_only_warns(clean: pd.DataFrame, suite: dict) -> None:
+    frame = clean.copy()
+    frame.loc[frame.index[:100], "station"] = "west"
+    frame.loc[frame.index[:100], "label"] = "hail"
+    result = _check(frame, suite)
+    assert result.success and result.verdict == "ACCEPTED WITH WARNINGS"
+    columns = {f.column: f for f in result.warnings}
+    assert {"station", "label"} <= set(columns)
+    assert columns["station"].examples == ("west",)
+    assert columns["station"].unexpected_percent == pytest.approx(20.0)
+    assert "not among the 3 contract values" in columns["station"].message
+
+
+def test_null_burst_warns_but_null_id_blocks(clean: pd.DataFrame, suite: dict) -> None:
+    frame = clean.copy()
+    frame.loc[frame.index[:250], "humidity"] = np.nan
+    result = _check(frame, suite)
+    assert result.success
+    (warning,) = [f for f in result.warnings if f.column == "humidity"]
+    assert warning.examples == () and "of values are null, at most" in warning.message
+    frame["record_id"] = frame["record_id"].astype(float)
+    frame.loc[0, "record_id"] = np.nan
+    blocked = _check(frame, suite)
+    assert [f.column for f in blocked.blocking] == ["record_id"]
+
+
+def test_empty_batch_blocks_and_stays_json_safe(clean: pd.DataFrame, suite: dict) -> None:
+    result = _check(clean.iloc[:0], suite)
+    assert not result.success
+    assert any("0 rows, expected at least 1" in f.message for f in result.blocking)
+
+
+def test_csv_style_dtypes_are_accepted(clean: pd.DataFrame, suite: dict) -> None:
+    """Nullable ints, float ids, category, string and tz-aware columns are the same kinds."""
+    frame = clean.copy()
+    frame["wind"] = frame["wind"].astype(float)
+    frame.loc[0, "wind"] = np.nan  # a CSV int column with a gap arrives as float64
+    frame["record_id"] = frame["record_id"].astype("Int64")
+    frame["station"] = frame["station"].astype("category")
+    frame["label"] = frame["label"].astype("string")
+    frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC")
+    result = _check(frame, suite)
+    assert result.success and result.blocking == ()
+    assert frame["station"].dtype == "category"  # the caller's frame is not modified
+
+
+def test_unknown_expectation_raises_naming_it(suite: dict) -> None:
+    edited = copy.deepcopy(suite)
+    edited["expectations"].append({"type": "expect_column_to_be_awesome", "kwargs": {}})
+    with pytest.raises(ContractError, match=r"contracts/weather\.json: expectation #\d+ "):
+        check_suite(edited, origin="contracts/weather.json")
+    with pytest.raises(ContractError, match="expect_column_to_be_awesome"):
+        validate_frame(pd.DataFrame({"a": [1]}), edited, source="x.csv")
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ({"type": BETWEEN, "kwargs": {"column": "wind", "bogus": 1}}, "'wind' is invalid: .*bogus"),
+        ({"type": BETWEEN, "kwargs": {"min_value": 1}}, "column"),
+        ({"kwargs": {}}, "has no 'type'"),
+        ({"type": BETWEEN, "kwargs": []}, "must be objects"),
+        ({"type": BETWEEN, "kwargs": {"column": "wind"}, "meta": {"severity": "x"}}, "severity"),
+    ],
+)
+def test_invalid_hand_edits_raise(entry: dict, match: str) -> None:
+    suite = {"name": "hand", "expectations": [entry]}
+    with pytest.raises(ContractError, match=match):
+        validate_frame(pd.DataFrame({"wind": [1]}), suite, source="x.csv", suite_origin="h.json")
+
+
+def test_default_severity_is_block_and_missing_column_is_reported() -> None:
+    suite = {
+        "name": "hand",
+        "expectations": [
+            {"type": BETWEEN, "kwargs": {"column": "a", "min_value": 0, "max_value": 1}},
+            {"type": BETWEEN, "kwargs": {"column": "gone", "min_value": 0, "max_value": 1}},
+        ],
+    }
+    result = _check(pd.DataFrame({"a": [0.5, 3.0]}), suite)
+    assert [f.rule for f in result.blocking] == [BETWEEN, "column_missing"]
+    assert "column 'gone': missing from the batch" in result.blocking[1].message
+    assert (result.evaluated, result.passed) == (2, 0)
+
+
+def test_repeated_calls_reuse_one_context(clean: pd.DataFrame, suite: dict) -> None:
+    from data_contracts import validate
+
+    validate_frame(clean, suite, source="a.csv")
+    before = validate._batch_definition.cache_info()
+    validate_frame(clean, suite, source="b.csv")
+    after = validate._batch_definition.cache_info()
+    assert after.misses == before.misses == 1 and after.hits == before.hits + 1
+
+
+def test_real_seasonal_data_passes_and_fahrenheit_is_blocked() -> None:
+    """Seattle weather: 2012 as reference; later years drift (labels too) but are fine."""
+    from vega_datasets import local_data
+
+    from data_contracts import bootstrap_suite
+
+    weather = local_data.seattle_weather()
+    year = weather["date"].dt.year
+    suite = bootstrap_suite(weather[year == 2012], name="seattle", target="weather")
+    for later in (2013, 2014, 2015):
+        assert _check(weather[year == later], suite).success, later
+    fahrenheit = weather[year == 2013].assign(temp_max=lambda f: f["temp_max"] * 9 / 5 + 32)
+    result = _check(fahrenheit, suite)
+    assert [f.column for f in result.blocking] == ["temp_max"]
