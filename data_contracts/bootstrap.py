@@ -59,17 +59,12 @@ def _range_expectation(
 
 def _set_expectation(column: str, values: pd.Series, *, mostly: float) -> dict:
     value_set = sorted({python_value(v) for v in values.dropna().unique()}, key=repr)
-    rule = (
-        f"'{column}' should take one of its {len(value_set)} reference values "
-        f"in {mostly:.0%} of rows."
-    )
+    rule = f"'{column}' should take one of its {len(value_set)} reference values in {mostly:.0%} of rows."
     kwargs = {"column": column, "value_set": value_set, "mostly": mostly}
     return _expectation("expect_column_values_to_be_in_set", kwargs, severity=WARN, rule=rule)
 
 
-def _check_arguments(
-    reference: pd.DataFrame, names: dict[str, str | None], **numbers: float
-) -> None:
+def _check_arguments(reference: pd.DataFrame, names: dict[str, str | None], **numbers: float) -> None:
     if reference.empty:
         raise ValueError("reference frame is empty: a contract needs at least one row")
     for role, column in names.items():
@@ -91,11 +86,7 @@ def _column_expectations(
     if kind != "empty":  # an all-null reference column tells us nothing about its type
         rule = f"'{column}' must keep its {kind} type."
         kwargs: dict[str, Any] = {"column": column, "type_list": type_list(kind)}
-        out.append(
-            _expectation(
-                "expect_column_values_to_be_in_type_list", kwargs, severity=BLOCK, rule=rule
-            )
-        )
+        out.append(_expectation("expect_column_values_to_be_in_type_list", kwargs, severity=BLOCK, rule=rule))
     if role == "id column":
         rule = f"Id column '{column}' must never be null."
         out.append(
@@ -115,11 +106,7 @@ def _column_expectations(
                 f"(reference {null_rate:.1%} + {params['null_margin']:.1%} margin)."
             )
             kwargs = {"column": column, "mostly": mostly}
-            out.append(
-                _expectation(
-                    "expect_column_values_to_not_be_null", kwargs, severity=WARN, rule=rule
-                )
-            )
+            out.append(_expectation("expect_column_values_to_not_be_null", kwargs, severity=WARN, rule=rule))
     if role is not None:  # ids and timestamps are expected to move out of any reference range
         return out
     if kind == "numeric":
@@ -198,17 +185,6 @@ def bootstrap_suite(
         ValueError: empty reference, unknown column names, or out-of-range parameters.
     """
     roles = {"target": target, "id column": id_column, "time column": time_column}
-    _check_arguments(
-        reference,
-        roles,
-        warn_range_margin=warn_range_margin,
-        block_range_margin=block_range_margin,
-        block_range_mostly=block_range_mostly,
-        max_categories=max_categories,
-        category_mostly=category_mostly,
-        null_margin=null_margin,
-        row_count_factor=row_count_factor,
-    )
     params: dict[str, Any] = {
         "warn_range_margin": warn_range_margin,
         "block_range_margin": block_range_margin,
@@ -218,6 +194,7 @@ def bootstrap_suite(
         "null_margin": null_margin,
         "row_count_factor": row_count_factor,
     }
+    _check_arguments(reference, roles, **params)
     rows = len(reference)
     columns = [c for c in reference.columns if c != target]
     optional = "" if target is None else f"; the target '{target}' may be absent"
@@ -259,8 +236,7 @@ def bootstrap_suite(
                 "id_column": id_column,
                 "time_column": time_column,
                 "reference_rows": rows,
-                "created_from": f"bootstrap_suite on {rows} reference rows × "
-                f"{reference.shape[1]} columns",
+                "created_from": f"bootstrap_suite on {rows} reference rows × {reference.shape[1]} columns",
                 "parameters": params,
             }
         },

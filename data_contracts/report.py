@@ -13,8 +13,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;
 h1{font-size:1.4rem;margin:0 0 .5rem}
 .meta{color:#555;margin:.2rem 0}
 .verdict{display:inline-block;padding:.3rem .8rem;border-radius:4px;font-weight:700;color:#fff}
-.v-QUARANTINED{background:#c62828}.v-ACCEPTED-WITH-WARNINGS{background:#ef6c00}
-.v-ACCEPTED{background:#2e7d32}
+.v-quarantined{background:#c62828}.v-warned{background:#ef6c00}.v-accepted{background:#2e7d32}
 table{border-collapse:collapse;margin-top:1rem;width:100%}
 th,td{border:1px solid #d0d7de;padding:.35rem .6rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}
@@ -34,14 +33,13 @@ def render_html(result: ContractResult, *, batch_id: str, title: str | None = No
     Every value taken from data or the suite is HTML-escaped.
     """
     verdict = result.verdict
+    css_class = "quarantined" if not result.success else "warned" if result.warnings else "accepted"
     heading = title or f"Data contract report — {result.source}"
     rows = []
     for failure in result.failures:
         percent = "" if failure.unexpected_percent is None else f"{failure.unexpected_percent:.2f}%"
         examples = (
-            json.dumps(list(failure.to_dict()["examples"]), ensure_ascii=False)
-            if failure.examples
-            else ""
+            json.dumps(list(failure.to_dict()["examples"]), ensure_ascii=False) if failure.examples else ""
         )
         rows.append(
             f'<tr class="{escape(failure.severity)}">'
@@ -74,7 +72,7 @@ def render_html(result: ContractResult, *, batch_id: str, title: str | None = No
         f'<p class="meta">source: <b>{escape(result.source)}</b></p>'
         f'<p class="meta">batch id: <b>{escape(batch_id)}</b></p>'
         f'<p class="meta">contract: <b>{escape(result.suite_name)}</b></p>'
-        f'<p><span class="verdict v-{verdict.replace(" ", "-")}">{escape(verdict)}</span></p>'
+        f'<p><span class="verdict v-{css_class}">{escape(verdict)}</span></p>'
         f"{passed}{table}</body></html>\n"
     )
 

@@ -49,8 +49,7 @@ def load_suite(path: str | Path) -> dict:
         suite = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ContractError(
-            f"contract suite {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}"
+            f"contract suite {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(suite, dict):
         kind = type(suite).__name__

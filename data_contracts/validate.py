@@ -30,13 +30,23 @@ _INDEX_KEY = "driftline_index"  # marks our copy of each expectation, to map res
 _LOCK = threading.Lock()  # one shared GE context: validate one batch at a time
 
 
+def _gx() -> Any:
+    """Import GE (slow, first call only), keeping its ~150 import-time INFO lines quiet
+    unless someone configured the ``great_expectations`` logger explicitly."""
+    gx_logger = logging.getLogger("great_expectations")
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    return gx
+
+
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> Any:
     """Ephemeral GE context with a whole-dataframe batch definition, built once per process."""
-    import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
+    context = _gx().get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas(name="driftline").add_dataframe_asset(name="batch")
     return asset.add_batch_definition_whole_dataframe(name="whole")
@@ -50,9 +60,7 @@ def _entries(suite: dict, origin: str) -> list[dict]:
     for index, entry in enumerate(suite["expectations"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
             raise ContractError(f"contract suite {origin}: expectation #{index} has no 'type'")
-        if not isinstance(entry.get("kwargs", {}), dict) or not isinstance(
-            entry.get("meta") or {}, dict
-        ):
+        if not isinstance(entry.get("kwargs", {}), dict) or not isinstance(entry.get("meta") or {}, dict):
             raise ContractError(
                 f"contract suite {origin}: expectation #{index} ({entry['type']}): "
                 "'kwargs' and 'meta' must be objects"
@@ -73,7 +81,7 @@ def _entries(suite: dict, origin: str) -> list[dict]:
 def _build_suite(name: str, entries: list[dict], origin: str) -> Any:
     """A GE suite; unlike ``gx.ExpectationSuite(**suite)``, which only *logs* invalid
     expectations and silently drops them, every invalid one raises :class:`ContractError`."""
-    import great_expectations as gx
+    gx = _gx()
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
@@ -125,9 +133,7 @@ def _normalise_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame if out is None else out
 
 
-def _plan(
-    entries: list[dict], suite: dict, columns: set[Any]
-) -> tuple[list[dict], dict[Any, list[dict]]]:
+def _plan(entries: list[dict], suite: dict, columns: set[Any]) -> tuple[list[dict], dict[Any, list[dict]]]:
     """Entries to run on this frame, and entries skipped per missing required column."""
     driftline = (suite.get("meta") or {}).get("driftline") or {}
     optional = [c for c in driftline.get("optional_columns") or [] if c is not None]

@@ -72,16 +72,23 @@ def _feature_of_column(pipeline: Pipeline, n_columns: int) -> list[str]:
 
 
 def _shap_values(
-    pipeline: Pipeline, frame: pd.DataFrame, spec: FeatureSpec, positive_label: str | None
-) -> tuple[np.ndarray, np.ndarray, list[str], tuple[str, ...]]:
-    """SHAP values summed per original feature: (rows, features, outputs), transformed frame."""
+    pipeline: Pipeline,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    positive_label: str | None,
+    background: pd.DataFrame | None,
+) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
+    """SHAP values summed per original feature: (rows, features, outputs), names, outputs."""
     try:
         import shap
 
         X = pipeline[:-1].transform(prepare_features(frame, spec))
         model = pipeline[-1]
-        if hasattr(model, "coef_"):
-            values = shap.LinearExplainer(model, X)(X).values
+        if hasattr(model, "coef_"):  # linear SHAP is relative to the background's mean
+            reference = (
+                X if background is None else pipeline[:-1].transform(prepare_features(background, spec))
+            )
+            values = shap.LinearExplainer(model, reference)(X).values
         else:  # additivity check off: float32 tree thresholds trip it without being wrong
             values = shap.TreeExplainer(model)(X, check_additivity=False).values
     except ExplainError:
@@ -104,7 +111,7 @@ def _shap_values(
     owners = _feature_of_column(pipeline, values.shape[1])
     features = list(dict.fromkeys(owners))
     membership = np.array([[o == f for f in features] for o in owners], dtype=float)
-    return np.einsum("rck,cf->rfk", values, membership), np.asarray(X), features, outputs
+    return np.einsum("rck,cf->rfk", values, membership), features, outputs
 
 
 def _plot_data(frame: pd.DataFrame, features: list[str], spec: FeatureSpec) -> np.ndarray:
@@ -130,6 +137,8 @@ def global_importance(
 ) -> Importance:
     """Mean |SHAP| per original feature over a seeded sample of at most ``max_rows`` rows.
 
+    The sample is also the background for linear models.
+
     Raises:
         ExplainError: SHAP failed or the pipeline is not one ``build_pipeline`` made.
     """
@@ -138,7 +147,7 @@ def global_importance(
     import shap
 
     sample = frame.sample(n=min(max_rows, len(frame)), random_state=seed)
-    values, _, features, outputs = _shap_values(pipeline, sample, spec, positive_label)
+    values, features, outputs = _shap_values(pipeline, sample, spec, positive_label, None)
     magnitude = np.abs(values).mean(axis=2)  # rows x features, averaged over classes
     table = (
         pd.DataFrame({"feature": features, "mean_abs_shap": magnitude.mean(axis=0)})
@@ -169,13 +178,20 @@ def save_plots(importance: Importance, directory: Path | str, *, max_display: in
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     paths = {"beeswarm": target / "beeswarm.png", "bar": target / "bar.png"}
-    plots = {"beeswarm": (shap.plots.beeswarm, importance._explanation),
-             "bar": (shap.plots.bar, importance._magnitude)}
+    plots = {
+        "beeswarm": (shap.plots.beeswarm, importance._explanation),
+        "bar": (shap.plots.bar, importance._magnitude),
+    }
     for name, (plot, explanation) in plots.items():
         before = set(plt.get_fignums())
         plt.figure()
         try:
             plot(explanation, max_display=max_display, show=False)
+            plt.gca().set_title(
+                f"SHAP for output {importance.outputs[0]!r}"
+                if name == "beeswarm"
+                else "mean |SHAP| (averaged over outputs)"
+            )
             plt.gcf().savefig(paths[name], bbox_inches="tight")
         except Exception as exc:
             raise ExplainError(f"SHAP {name} plot failed: {exc}") from exc
@@ -202,18 +218,25 @@ def explain_rows(
     spec: FeatureSpec,
     top_k: int = 5,
     positive_label: str | None = None,
+    background: pd.DataFrame | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Top ``top_k`` contributions per row: ``{feature, value, contribution}`` by |contribution|.
 
     ``value`` is the row's original (pre-encoding) value. Multiclass rows explain their
-    predicted class.
+    predicted class. Linear models need ``background`` (e.g. a training sample) to be
+    meaningful; without it the rows themselves are used and a warning is logged.
 
     Raises:
         ExplainError: SHAP failed.
     """
     if rows.empty:
         return []
-    values, _, features, outputs = _shap_values(pipeline, rows, spec, positive_label)
+    if background is None and hasattr(pipeline[-1], "coef_"):
+        logger.warning(
+            "explaining a linear model without background: contributions are "
+            "relative to the mean of the explained rows"
+        )
+    values, features, outputs = _shap_values(pipeline, rows, spec, positive_label, background)
     if values.shape[2] > 1:
         predicted = np.asarray(label_text(pipeline.predict(prepare_features(rows, spec))))
         picks = np.array([outputs.index(p) for p in predicted])
@@ -223,9 +246,14 @@ def explain_rows(
     result: list[list[dict[str, Any]]] = []
     for i in range(len(rows)):
         order = np.argsort(-np.abs(per_row[i]), kind="mergesort")[:top_k]
-        result.append([
-            {"feature": features[j], "value": _json_value(rows[features[j]].iloc[i]),
-             "contribution": float(per_row[i, j])}
-            for j in order
-        ])
+        result.append(
+            [
+                {
+                    "feature": features[j],
+                    "value": _json_value(rows[features[j]].iloc[i]),
+                    "contribution": float(per_row[i, j]),
+                }
+                for j in order
+            ]
+        )
     return result

@@ -115,9 +115,7 @@ def metric_batch(metric: str, *, task: str, positive_label: str | None = None) -
     """
     task = check_task(task)
     if metric not in TASK_METRICS[task]:
-        raise ValueError(
-            f"metric {metric!r} is not defined for {task}; use one of {TASK_METRICS[task]}"
-        )
+        raise ValueError(f"metric {metric!r} is not defined for {task}; use one of {TASK_METRICS[task]}")
     if task == "regression":
         return lambda y, p: _regression(metric, y, np.asarray(p.score, dtype=float))
     if metric == "accuracy":

@@ -52,9 +52,7 @@ def infer_task(y: pd.Series, *, max_classes: int = 20) -> Task:
     values = y.dropna()
     n_unique = int(values.nunique())
     if n_unique < 2:
-        raise ValueError(
-            f"target {y.name!r} has {n_unique} distinct non-missing value(s); need at least 2"
-        )
+        raise ValueError(f"target {y.name!r} has {n_unique} distinct non-missing value(s); need at least 2")
     is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if not is_numeric:
         if n_unique == 2:
@@ -100,9 +98,7 @@ def _is_categorical_dtype(series: pd.Series) -> bool:
 
 
 def _is_time_dtype(series: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(
-        series
-    )
+    return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
 
 
 def infer_features(

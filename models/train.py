@@ -117,8 +117,7 @@ def build_pipeline(
         )
         impute = SimpleImputer(strategy="constant", fill_value=MISSING)
         blocks.append(
-            (CATEGORICAL_BLOCK, Pipeline([("impute", impute), ("encode", encoder)]),
-             list(spec.categorical))
+            (CATEGORICAL_BLOCK, Pipeline([("impute", impute), ("encode", encoder)]), list(spec.categorical))
         )
     pipeline = Pipeline(
         [
@@ -132,9 +131,7 @@ def build_pipeline(
 def pipeline_spec(pipeline: Pipeline) -> FeatureSpec:
     """Recover the feature spec from a fitted pipeline built by ``build_pipeline``."""
     blocks = {name: tuple(cols) for name, _, cols in pipeline[PREPROCESS_STEP].transformers_}
-    return FeatureSpec(
-        numeric=blocks.get(NUMERIC_BLOCK, ()), categorical=blocks.get(CATEGORICAL_BLOCK, ())
-    )
+    return FeatureSpec(numeric=blocks.get(NUMERIC_BLOCK, ()), categorical=blocks.get(CATEGORICAL_BLOCK, ()))
 
 
 def prepare_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:

@@ -11,105 +11,21 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from monitoring.drift_frames import is_numeric, prepare, sample, usable
+from monitoring.drift_result import DISTANCE, P_VALUE, ColumnDrift, DriftResult
+
+__all__ = ["DISTANCE", "P_VALUE", "ColumnDrift", "DriftResult", "compute_drift"]
+
 logger = logging.getLogger(__name__)
 
-P_VALUE = "p_value"
-DISTANCE = "distance"
 # Evidently stat tests (by registry name) whose score is a distance: drift when score >= threshold.
 # Every other registered test returns a p-value: drift when score < threshold.
 _DISTANCE_TESTS = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "ed"})
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    """Drift verdict for one column; ``kind`` says how to read ``score`` against ``threshold``."""
-
-    column: str
-    method: str  # Evidently stat test name, e.g. "wasserstein", "ks", "jensenshannon"
-    score: float | None
-    threshold: float
-    drifted: bool
-    kind: str  # "p_value" (drift if score < threshold) or "distance" (drift if score >= threshold)
-
-    def describe(self) -> str:
-        """One line such as ``temp: wasserstein 0.23 >= 0.1 (drift)``."""
-        score = "n/a" if self.score is None else f"{self.score:.3g}"
-        if self.kind == P_VALUE:
-            relation = "<" if self.drifted else ">="
-        else:
-            relation = ">=" if self.drifted else "<"
-        verdict = "drift" if self.drifted else "no drift"
-        return f"{self.column}: {self.method} {score} {relation} {self.threshold:g} ({verdict})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe plain dict."""
-        return {
-            "column": self.column,
-            "method": self.method,
-            "score": self.score,
-            "threshold": self.threshold,
-            "drifted": self.drifted,
-            "kind": self.kind,
-        }
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """Dataset drift verdict: share of drifted feature columns vs ``drift_share_threshold``.
-
-    The prediction column is compared too but kept out of ``share`` (see ``prediction``).
-    """
-
-    detected: bool
-    share: float
-    drift_share_threshold: float
-    drifted_columns: tuple[str, ...]
-    columns: tuple[ColumnDrift, ...]
-    prediction: ColumnDrift | None
-    n_current: int
-    n_reference: int
-    report_path: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe plain dict (``report`` is the HTML report path or None)."""
-        return {
-            "detected": self.detected,
-            "share": self.share,
-            "drift_share_threshold": self.drift_share_threshold,
-            "drifted_columns": list(self.drifted_columns),
-            "n_columns": len(self.columns),
-            "columns": [c.to_dict() for c in self.columns],
-            "prediction": None if self.prediction is None else self.prediction.to_dict(),
-            "n_current": self.n_current,
-            "n_reference": self.n_reference,
-            "report": self.report_path,
-        }
-
-    def summary(self, *, max_listed: int = 5) -> str:
-        """Readable one-liner, e.g. ``drift in 7/18 columns (39%) below threshold 50%: a, b, ...``.
-
-        Args:
-            max_listed: how many drifted column names to list before eliding with "...".
-        """
-        relation = "at or above" if self.detected else "below"
-        text = (
-            f"drift in {len(self.drifted_columns)}/{len(self.columns)} columns "
-            f"({self.share:.0%}) {relation} threshold {self.drift_share_threshold:.0%}"
-        )
-        if self.drifted_columns:
-            listed = list(self.drifted_columns[:max_listed])
-            if len(self.drifted_columns) > max_listed:
-                listed.append("...")
-            text += ": " + ", ".join(listed)
-        if self.prediction is not None:
-            text += f"; prediction {self.prediction.describe()}"
-        return text
 
 
 def compute_drift(
@@ -158,15 +74,15 @@ def compute_drift(
         if method is not None and method not in kinds:
             raise ValueError(f"unknown drift method {method!r}; known: {sorted(kinds)}")
 
-    cur = _sample(current, max_rows=max_rows, seed=seed)
-    ref = _sample(reference, max_rows=max_rows, seed=seed)
-    num_cols = _usable(numeric, cur, ref, numeric=True)
-    cat_cols = _usable(categorical, cur, ref, numeric=False)
+    cur = sample(current, max_rows=max_rows, seed=seed)
+    ref = sample(reference, max_rows=max_rows, seed=seed)
+    num_cols = usable(numeric, cur, ref, numeric=True)
+    cat_cols = usable(categorical, cur, ref, numeric=False)
     pred_cols: list[str] = []
     pred_numeric = False
     if prediction_column is not None:
-        pred_numeric = _is_numeric(cur, ref, prediction_column)
-        pred_cols = _usable([prediction_column], cur, ref, numeric=pred_numeric)
+        pred_numeric = is_numeric(cur, ref, prediction_column)
+        pred_cols = usable([prediction_column], cur, ref, numeric=pred_numeric)
 
     features = num_cols + cat_cols
     if not features and not pred_cols:
@@ -175,8 +91,8 @@ def compute_drift(
 
     all_num = num_cols + (pred_cols if pred_numeric else [])
     all_cat = cat_cols + ([] if pred_numeric else pred_cols)
-    cur_p = _prepare(cur, numeric=all_num, categorical=all_cat)
-    ref_p = _prepare(ref, numeric=all_num, categorical=all_cat)
+    cur_p = prepare(cur, numeric=all_num, categorical=all_cat)
+    ref_p = prepare(ref, numeric=all_num, categorical=all_cat)
 
     started = time.perf_counter()
     raw = _run_evidently(
@@ -238,68 +154,6 @@ def _method_kinds() -> dict[str, tuple[str, str]]:
             kinds[test.name] = entry
             kinds[test.display_name] = entry
     return kinds
-
-
-def _sample(frame: pd.DataFrame, *, max_rows: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= max_rows:
-        return frame
-    return frame.sample(n=max_rows, random_state=seed)
-
-
-def _is_numeric(cur: pd.DataFrame, ref: pd.DataFrame, column: str) -> bool:
-    frames = [f[column] for f in (cur, ref) if column in f]
-    return bool(frames) and all(
-        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in frames
-    )
-
-
-def _usable(
-    columns: Sequence[str], cur: pd.DataFrame, ref: pd.DataFrame, *, numeric: bool
-) -> list[str]:
-    """Columns present and not all-null on both sides; the rest are skipped with a warning."""
-    kept: list[str] = []
-    for column in columns:
-        missing = [name for name, f in (("current", cur), ("reference", ref)) if column not in f]
-        if missing:
-            logger.warning("drift: column %r missing from %s data, skipped", column, missing[0])
-            continue
-        empty = [
-            name
-            for name, f in (("current", cur), ("reference", ref))
-            if not _has_values(f[column], numeric=numeric)
-        ]
-        if empty:
-            logger.warning("drift: column %r has no usable values in %s data, skipped", column, empty[0])
-            continue
-        kept.append(column)
-    return kept
-
-
-def _has_values(series: pd.Series, *, numeric: bool) -> bool:
-    values = _to_numeric(series) if numeric else series
-    return bool(values.notna().any())
-
-
-def _to_numeric(series: pd.Series) -> pd.Series:
-    values = pd.to_numeric(series, errors="coerce").astype("float64")
-    return values.where(values.abs() != math.inf)
-
-
-def _to_labels(series: pd.Series) -> pd.Series:
-    """Categorical values as text labels; integral floats (ints with NaN) keep their int label."""
-    values = series
-    if pd.api.types.is_float_dtype(values):
-        present = values.dropna()
-        if (present == present.round()).all():
-            values = values.astype("Int64")
-    labels = values.astype("string").astype(object)
-    return labels.where(series.notna(), None)
-
-
-def _prepare(frame: pd.DataFrame, *, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    data = {c: _to_numeric(frame[c]) for c in numeric}
-    data.update({c: _to_labels(frame[c]) for c in categorical})
-    return pd.DataFrame(data, index=frame.index)
 
 
 def _run_evidently(

@@ -168,12 +168,13 @@ def _drift_rule(history: Sequence[BatchSignal], *, k: int, m: int) -> tuple[bool
     if unknown:
         text += f", {unknown} without a drift result"
     newest = window[-1]
+    latest = ""
     if newest.drift_share is not None:
-        text += f"; batch {newest.batch_id}: {_pct(newest.drift_share)} of columns drifted"
+        latest = f"; batch {newest.batch_id}: {_pct(newest.drift_share)} of columns drifted"
     rule = f"at least {k} of {m}"
     if len(drifted) >= k:
-        return True, f"{text} (rule: {rule})"
-    return False, f"no drift trigger: {text} (needs {rule})"
+        return True, f"{text} (rule: {rule}){latest}"
+    return False, f"no drift trigger: {text} (needs {rule}){latest}"
 
 
 def _performance_rule(
@@ -198,10 +199,7 @@ def _performance_rule(
     worse_by = champion_metric - realized if higher_is_better else realized - champion_metric
     degradation = worse_by / abs(champion_metric) if champion_metric != 0 else worse_by
     side = "below" if higher_is_better else "above"
-    head = (
-        f"{metric_name} {realized:.3f} on batch {newest.batch_id} "
-        f"({newest.labeled_rows:,} labeled rows)"
-    )
+    head = f"{metric_name} {realized:.3f} on batch {newest.batch_id} ({newest.labeled_rows:,} labeled rows)"
     champion = f"the champion's holdout {champion_metric:.3f}"
     if degradation > tolerance:
         return True, f"{head} is {_pct(degradation)} {side} {champion} (tolerance {_pct(tolerance)})"

@@ -5,3 +5,5 @@ from __future__ import annotations
 from driftline.env import apply_process_env
 
 apply_process_env()
+
+from tests.fixtures_servers import mlflow_server_url  # noqa: E402,F401 - shared real-server fixture

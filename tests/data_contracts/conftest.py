@@ -54,3 +54,10 @@ def suite(reference: pd.DataFrame) -> dict:
     return bootstrap_suite(
         reference, name="weather", target="label", id_column="record_id", time_column="timestamp"
     )
+
+
+@pytest.fixture(scope="session")
+def clean_for_report() -> pd.DataFrame:
+    """A batch whose pressure arrived in inHg instead of mb: quarantined."""
+    frame = make_frame(3)
+    return frame.assign(pressure=frame["pressure"] * 0.0295)

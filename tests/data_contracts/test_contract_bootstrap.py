@@ -67,9 +67,7 @@ def test_all_null_column_accepts_anything(suite: dict) -> None:
     assert [e for e in suite["expectations"] if e["kwargs"].get("column") == "notes"] == []
 
 
-def test_null_rate_warns_with_margin_and_id_must_be_complete(
-    suite: dict, reference: pd.DataFrame
-) -> None:
+def test_null_rate_warns_with_margin_and_id_must_be_complete(suite: dict, reference: pd.DataFrame) -> None:
     (humidity,) = _find(suite, NOT_NULL, "humidity")
     rate = reference["humidity"].isna().mean()
     assert humidity["meta"]["severity"] == "warn"

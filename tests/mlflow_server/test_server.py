@@ -1,6 +1,5 @@
 """A real MLflow server (tracking, proxied artifacts, registry, aliases) and the process manager."""
 
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ from mlflow_server.server import mlflow_server_argv
 
 # Until tests/conftest.py imports the fixture. Then delete this import and the file-level
 # noqa above, or the session would start a second server (one per fixture definition).
-from tests.fixtures_servers import mlflow_server_url  # noqa: F401
 
 
 def _unique(prefix: str) -> str:

@@ -1,0 +1,177 @@
+"""Gate thresholds and the individual rule checks, each giving an outcome with a sentence.
+
+Modelled on MLflow's ``models/evaluation/validation.py``: thresholds validate themselves when
+built; every outcome explains itself ("challenger AUC 0.712 vs champion 0.698: ...").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from models.bootstrap import percentile_interval
+from models.metrics import BatchMetric
+from models.spec import higher_is_better
+from models.train import Predictions
+
+MODES: tuple[str, ...] = ("non_inferiority", "superiority")
+METRIC_NAMES = {"auc": "AUC", "macro_f1": "macro F1", "f1": "F1", "rmse": "RMSE", "mae": "MAE", "r2": "R2"}
+
+
+def fmt(x: float) -> str:
+    return f"{x:.3f}" if abs(x) < 1000 else f"{x:.4g}"
+
+
+def fmt_signed(x: float) -> str:
+    return f"{x:+.3f}" if abs(x) < 1000 else f"{x:+.4g}"
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """Promotion thresholds. Margins are in metric units unless ``relative_margins``.
+
+    Attributes:
+        metric: metric compared (e.g. ``auc``, ``macro_f1``, ``rmse``).
+        mode: ``non_inferiority`` (CI lower bound of the difference above ``-margin``) or
+            ``superiority`` (lower bound above 0).
+        margin: tolerated loss against the champion.
+        min_rows: fewer labeled holdout rows than this rejects outright.
+        n_bootstrap, confidence, seed: paired bootstrap of the difference.
+        slices: slice columns whose groups must not regress by more than ``slice_margin``
+            (groups with at least ``slice_min_rows`` rows, point difference).
+        baseline_min_improvement: CI lower bound of the gain over the trivial model must reach it.
+        relative_margins: margins are fractions of the reference value (champion or baseline),
+            for scale-dependent metrics such as rmse/mae.
+    """
+
+    metric: str
+    mode: Literal["non_inferiority", "superiority"] = "non_inferiority"
+    margin: float = 0.01
+    min_rows: int = 200
+    n_bootstrap: int = 500
+    confidence: float = 0.95
+    seed: int = 0
+    slices: tuple[str, ...] = ()
+    slice_margin: float = 0.05
+    slice_min_rows: int = 100
+    baseline_min_improvement: float = 0.01
+    relative_margins: bool = False
+
+    def __post_init__(self) -> None:
+        higher_is_better(self.metric)  # raises for an unknown metric
+        object.__setattr__(self, "slices", tuple(self.slices))
+        checks: list[tuple[str, bool, str]] = [
+            ("mode", self.mode in MODES, f"one of {MODES}"),
+            ("margin", self.margin >= 0, ">= 0"),
+            ("min_rows", isinstance(self.min_rows, int) and self.min_rows >= 1, "an int >= 1"),
+            ("n_bootstrap", isinstance(self.n_bootstrap, int) and self.n_bootstrap >= 1, "an int >= 1"),
+            ("confidence", 0 < self.confidence < 1, "strictly between 0 and 1"),
+            ("seed", isinstance(self.seed, int) and self.seed >= 0, "an int >= 0"),
+            ("slices", all(isinstance(s, str) and s for s in self.slices), "non-empty names"),
+            ("slice_margin", self.slice_margin >= 0, ">= 0"),
+            (
+                "slice_min_rows",
+                isinstance(self.slice_min_rows, int) and self.slice_min_rows >= 1,
+                "an int >= 1",
+            ),
+            ("baseline_min_improvement", self.baseline_min_improvement >= 0, ">= 0"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"GateRules.{name}={getattr(self, name)!r}: must be {expected}")
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule's verdict and a sentence explaining it."""
+
+    name: str
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What every rule needs: targets, bound metric, orientation and wording."""
+
+    y: np.ndarray
+    metric: BatchMetric
+    orient: float
+    label: str
+    rules: GateRules
+
+    def point(self, pred: Predictions, mask: np.ndarray | None = None) -> float:
+        y = self.y if mask is None else self.y[mask]
+        p = pred if mask is None else _subset(pred, mask)
+        return float(self.metric(y, p)(np.ones((1, len(y))))[0]) if len(y) else float("nan")
+
+    def scale(self, reference: float) -> float:
+        return abs(reference) if self.rules.relative_margins else 1.0
+
+
+def _subset(p: Predictions, mask: np.ndarray) -> Predictions:
+    return Predictions(p.label[mask], p.score[mask], None if p.proba is None else p.proba[mask])
+
+
+def _ci_text(ci: tuple[float, float] | None, confidence: float) -> str:
+    body = "undefined" if ci is None else f"[{fmt_signed(ci[0])}, {fmt_signed(ci[1])}]"
+    return f"{confidence:.0%} CI {body}"
+
+
+def baseline_rule(judge: Judge, chal: float, base: float, gains: np.ndarray) -> RuleOutcome:
+    rules = judge.rules
+    ci = percentile_interval(gains, rules.confidence)
+    need = rules.baseline_min_improvement * judge.scale(base)
+    ok = ci is not None and ci[0] >= need
+    return RuleOutcome(
+        "beats_baseline",
+        ok,
+        f"challenger {judge.label} {fmt(chal)} vs trivial baseline {fmt(base)}: improvement "
+        f"{fmt_signed(judge.orient * (chal - base))}, {_ci_text(ci, rules.confidence)}, lower bound "
+        f"{'at or above' if ok else 'below'} required {fmt_signed(need)}",
+    )
+
+
+def champion_rule(judge: Judge, chal: float, champ: float, ci: tuple[float, float] | None) -> RuleOutcome:
+    rules = judge.rules
+    inferiority = rules.mode == "non_inferiority"
+    floor = -rules.margin * judge.scale(champ) if inferiority else 0.0
+    ok = ci is not None and ci[0] > floor
+    return RuleOutcome(
+        rules.mode,
+        ok,
+        f"challenger {judge.label} {fmt(chal)} vs champion {fmt(champ)}: difference "
+        f"{fmt_signed(judge.orient * (chal - champ))}, {_ci_text(ci, rules.confidence)}, lower bound "
+        f"{'above' if ok else 'not above'} {fmt_signed(floor)} ({rules.mode.replace('_', '-')})",
+    )
+
+
+def slice_rule(
+    judge: Judge, name: str, groups: np.ndarray, chal: Predictions, champ: Predictions
+) -> RuleOutcome:
+    rules = judge.rules
+    checked: list[tuple[float, str, int, float, float]] = []
+    for group in np.unique(groups):
+        mask = groups == group
+        if mask.sum() >= rules.slice_min_rows:
+            a, b = judge.point(chal, mask), judge.point(champ, mask)
+            if np.isfinite(a) and np.isfinite(b):
+                checked.append((judge.orient * (a - b), str(group), int(mask.sum()), a, b))
+    if not checked:
+        return RuleOutcome(
+            f"slice:{name}",
+            True,
+            f"slice {name!r}: no group with >= {rules.slice_min_rows} rows; not checked",
+        )
+    diff, group, rows, a, b = min(checked)
+    allowed = -rules.slice_margin * judge.scale(b)
+    ok = diff >= allowed
+    return RuleOutcome(
+        f"slice:{name}",
+        ok,
+        f"slice {name!r}: worst of {len(checked)} groups is {group!r} (n={rows}), challenger "
+        f"{judge.label} {fmt(a)} vs champion {fmt(b)}, difference {fmt_signed(diff)} "
+        f"{'within' if ok else 'below'} {fmt_signed(allowed)}",
+    )

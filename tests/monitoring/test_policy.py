@@ -1,0 +1,166 @@
+"""Retrain policy: every trigger, every gate, and the reasons they leave."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from monitoring.policy import BatchSignal, RetrainDecision, decide_retrain
+
+
+def signals(*drifts: bool | None, metric: float | None = None) -> list[BatchSignal]:
+    """Batches b0..bn with the given drift flags; the newest carries ``metric``."""
+    out = [
+        BatchSignal(f"b{i}", d, None if d is None else (0.6 if d else 0.1), None, 100)
+        for i, d in enumerate(drifts)
+    ]
+    if out:
+        last = out[-1]
+        out[-1] = BatchSignal(last.batch_id, last.drift_detected, last.drift_share, metric, 812)
+    return out
+
+
+def decide(history: list[BatchSignal], **kwargs: Any) -> RetrainDecision:
+    options: dict[str, Any] = {
+        "champion_metric": 0.652,
+        "higher_is_better": True,
+        "batches_since_retrain": 5,
+        "labeled_rows_since_retrain": 2_000,
+        "metric_name": "AUC",
+    }
+    options.update(kwargs)
+    return decide_retrain(history, **options)
+
+
+def test_drift_in_k_of_m_batches_triggers() -> None:
+    decision = decide(signals(True, False, True, metric=0.65))
+
+    assert decision.retrain and decision.triggers == ("drift",)
+    assert decision.reasons[0].startswith("dataset drift in 2 of the last 3 batches (b0, b2)")
+    assert "(rule: at least 2 of 3)" in decision.reasons[0]
+
+
+def test_drift_outside_the_window_does_not_count() -> None:
+    decision = decide(signals(True, True, False, False, None, metric=0.65))
+
+    assert not decision.retrain and decision.triggers == ()
+    assert decision.reasons[0] == (
+        "no drift trigger: dataset drift in 0 of the last 3 batches, 1 without a drift result "
+        "(needs at least 2 of 3)"
+    )
+
+
+def test_short_history_uses_what_exists() -> None:
+    decision = decide(signals(True, metric=None), drift_k=1, drift_m=3)
+
+    assert decision.triggers == ("drift",)
+    assert "the only batch (fewer than 3 so far)" in decision.reasons[0]
+
+
+def test_performance_drop_beyond_tolerance_triggers() -> None:
+    decision = decide(signals(False, False, metric=0.612))
+
+    assert decision.retrain and decision.triggers == ("performance",)
+    assert decision.reasons[0] == (
+        "AUC 0.612 on batch b1 (812 labeled rows) is 6.1% below the champion's holdout 0.652 (tolerance 2%)"
+    )
+
+
+def test_performance_within_tolerance_and_reasons_say_why_not() -> None:
+    decision = decide(signals(False, True, metric=0.645))
+
+    assert not decision.retrain and decision.triggers == ()
+    assert decision.reasons[0].startswith("no drift trigger: dataset drift in 1 of the last 2")
+    assert decision.reasons[1] == (
+        "no performance trigger: AUC 0.645 on batch b1 (812 labeled rows) is 1.1% below the "
+        "champion's holdout 0.652, within tolerance 2%"
+    )
+
+
+def test_lower_is_better_metric_uses_relative_increase() -> None:
+    worse = decide(
+        signals(False, metric=10.5), champion_metric=10.0, higher_is_better=False, metric_name="RMSE"
+    )
+    better = decide(
+        signals(False, metric=9.0), champion_metric=10.0, higher_is_better=False, metric_name="RMSE"
+    )
+
+    assert worse.triggers == ("performance",)
+    assert (
+        "RMSE 10.500 on batch b0 (812 labeled rows) is 5% above the champion's holdout 10.000"
+        in (worse.reasons[0])
+    )
+    assert better.triggers == ()
+    assert "at least as good as the champion's holdout 10.000" in better.reasons[1]
+
+
+def test_no_champion_metric_or_no_realized_metric_skips_performance() -> None:
+    no_holdout = decide(signals(False, metric=0.5), champion_metric=None)
+    no_labels = decide(signals(False, metric=None))
+
+    assert no_holdout.triggers == () and "the champion has no holdout AUC" in no_holdout.reasons[1]
+    assert no_labels.triggers == ()
+    assert "batch b0 has no realized AUC yet (812 labeled rows)" in no_labels.reasons[1]
+
+
+def test_cooldown_blocks_a_fired_trigger() -> None:
+    decision = decide(signals(True, True, metric=0.5), batches_since_retrain=1, cooldown_batches=2)
+
+    assert not decision.retrain
+    assert decision.triggers == ("drift", "performance")
+    assert decision.reasons[0] == "cooldown: the last retrain was 1 batch ago, the policy waits 2 batches"
+    assert decide(signals(True, True), batches_since_retrain=None).retrain  # never retrained
+
+
+def test_min_labeled_rows_blocks_a_fired_trigger() -> None:
+    decision = decide(signals(True, True), labeled_rows_since_retrain=320, min_labeled_rows=500)
+
+    assert not decision.retrain and decision.triggers == ("drift",)
+    assert decision.reasons[0] == "only 320 labeled rows since the last retrain (need 500)"
+
+
+def test_no_champion_trains_once_enough_labels() -> None:
+    ready = decide([], has_champion=False, labeled_rows_since_retrain=1_200, batches_since_retrain=0)
+    waiting = decide([], has_champion=False, labeled_rows_since_retrain=120)
+
+    assert ready.retrain and ready.triggers == ()
+    assert ready.reasons == ("no champion yet: training the first model on 1,200 labeled rows",)
+    assert not waiting.retrain
+    assert waiting.reasons == ("no champion yet, but only 120 labeled rows (need 500)",)
+
+
+def test_empty_history_with_champion_does_nothing() -> None:
+    decision = decide([])
+    assert not decision.retrain
+    assert decision.reasons == (
+        "no drift trigger: no batches processed yet",
+        "no performance check: no batches processed yet",
+    )
+
+
+def test_to_dict_is_json_safe() -> None:
+    decision = decide(signals(True, True, metric=0.6))
+    payload = decision.to_dict()
+    assert json.loads(json.dumps(payload)) == {
+        "retrain": True,
+        "reasons": list(decision.reasons),
+        "triggers": ["drift", "performance"],
+    }
+    assert signals(True)[0].to_dict()["batch_id"] == "b0"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"drift_k": 0}, "drift_k"),
+        ({"drift_k": 3, "drift_m": 2}, "drift_m"),
+        ({"performance_tolerance": -0.1}, "performance_tolerance"),
+        ({"cooldown_batches": -1}, "cooldown_batches"),
+        ({"min_labeled_rows": -1}, "min_labeled_rows"),
+    ],
+)
+def test_invalid_parameters_raise(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decide([], **kwargs)
