@@ -16,7 +16,6 @@ app = typer.Typer(
     name="driftline",
     help="Keep a production model healthy: contracts, drift, retraining, a shadow gate, rollback.",
     no_args_is_help=True,
-    pretty_exit_code=False,
     rich_markup_mode="rich",
 )
 config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)

@@ -21,6 +21,7 @@ class ProjectFacts:
     categorical: tuple[str, ...]
     metric: str
     higher_is_better: bool
+    positive_label: str | None = None
 
     @property
     def features(self) -> list[str]:
@@ -33,6 +34,7 @@ class ProjectFacts:
             "categorical": list(self.categorical),
             "metric": self.metric,
             "higher_is_better": self.higher_is_better,
+            "positive_label": self.positive_label,
         }
 
 
@@ -42,7 +44,7 @@ def facts_path(ws: Workspace) -> Any:
 
 def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
     """Infer task and feature lists from reference data (config values win) and store them."""
-    from models.spec import higher_is_better, infer_features, infer_task, primary_metric
+    from models.spec import higher_is_better, infer_features, infer_task, label_text, primary_metric
 
     data = ws.config.data
     if data.target not in reference.columns:
@@ -57,7 +59,10 @@ def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
         categorical=data.categorical,
     )
     metric = ws.config.gate.metric or primary_metric(task)
-    facts = ProjectFacts(task, tuple(spec.numeric), tuple(spec.categorical), metric, higher_is_better(metric))
+    positive = sorted(set(label_text(reference[data.target].dropna())))[-1] if task == "binary" else None
+    facts = ProjectFacts(
+        task, tuple(spec.numeric), tuple(spec.categorical), metric, higher_is_better(metric), positive
+    )
     path = facts_path(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(facts.to_dict(), indent=2))
@@ -77,5 +82,10 @@ def load_facts(ws: Workspace) -> ProjectFacts:
         )
     raw = json.loads(path.read_text())
     return ProjectFacts(
-        raw["task"], tuple(raw["numeric"]), tuple(raw["categorical"]), raw["metric"], raw["higher_is_better"]
+        raw["task"],
+        tuple(raw["numeric"]),
+        tuple(raw["categorical"]),
+        raw["metric"],
+        raw["higher_is_better"],
+        raw.get("positive_label"),
     )

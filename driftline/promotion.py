@@ -9,7 +9,7 @@ from typing import Any
 
 from driftline.workspace import Workspace
 
-REQUIRED_ARTIFACTS = ("model/MLmodel", "reference/reference.parquet", "gate/decision.json")
+REQUIRED_RUN_ARTIFACTS = ("reference/reference.parquet", "gate/decision.json", "lineage.json")
 
 
 class PromotionError(RuntimeError):
@@ -20,7 +20,10 @@ def missing_artifacts(ws: Workspace, version: str) -> list[str]:
     """Required artifacts that the version's run does not hold."""
     info = ws.registry.get_version(version)
     present = set(ws.registry.list_artifacts(info.run_id))
-    return [name for name in REQUIRED_ARTIFACTS if name not in present]
+    missing = [name for name in REQUIRED_RUN_ARTIFACTS if name not in present]
+    if "MLmodel" not in ws.registry.model_files(version):
+        missing.insert(0, "model/MLmodel")
+    return missing
 
 
 def promote(
@@ -47,6 +50,8 @@ def promote(
     if challenger is not None and challenger.version == str(version):
         registry.delete_alias("challenger")
     registry.set_version_tags(version, {"driftline.status": "champion", "driftline.promoted_by": actor})
+    if current is not None and current.version != str(version):
+        registry.set_version_tags(current.version, {"driftline.status": "retired"})
     entry = {
         "action": action,
         "from_version": current.version if current else None,

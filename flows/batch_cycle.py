@@ -148,7 +148,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         )
 
     labeled = t.labels_task(ws, frame, got.batch_id) if cfg.data.target in frame.columns else 0
-    performance = t.performance_task(ws, [got.batch_id], facts.task) if labeled else {}
+    performance = t.performance_task(ws, [got.batch_id], facts) if labeled else {}
     serving = performance.get(f"champion:{champion.version}", {}) if champion else {}
     serving_metric = serving.get(facts.metric)
     ws.state.update_batch(
@@ -225,4 +225,5 @@ def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
         performance_tolerance=p.performance_tolerance,
         cooldown_batches=p.cooldown_batches,
         min_labeled_rows=p.min_labeled_rows,
+        metric_name=facts.metric,
     )

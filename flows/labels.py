@@ -28,7 +28,7 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
     recorded = ws.state.record_labels(matched.labels) if len(matched.labels) else 0
     performance: dict[str, Any] = {}
     for batch_id in matched.batch_ids:
-        perf = t.performance_task(ws, [batch_id], facts.task)
+        perf = t.performance_task(ws, [batch_id], facts)
         batch = ws.state.get_batch(batch_id)
         version = batch.champion_version if batch else None
         serving = perf.get(f"champion:{version}", {}).get(facts.metric) if version else None

@@ -125,6 +125,17 @@ class Registry:
                 out.append(item.path)
         return out
 
+    def model_files(self, version: str) -> list[str]:
+        """Top-level files of a registered version's model artifact (MLmodel, model.skops, ...)."""
+        import mlflow
+
+        mv = self.client.get_model_version(self.model_name, str(version))
+        try:
+            found = mlflow.artifacts.list_artifacts(artifact_uri=mv.source, tracking_uri=self.tracking_uri)
+        except Exception:  # noqa: BLE001 - an unreadable model counts as missing
+            return []
+        return [Path(item.path).name for item in found]
+
     def monitoring_run(self) -> str:
         """The long-lived run that holds one metric step per batch (created on first use)."""
         runs = self.client.search_runs(
@@ -204,9 +215,18 @@ class Registry:
     def list_versions(self) -> list[VersionInfo]:
         try:
             found = self.client.search_model_versions(f"name = '{self.model_name}'")
-        except Exception:  # noqa: BLE001
+            aliases = dict(self.client.get_registered_model(self.model_name).aliases or {})
+        except Exception:  # noqa: BLE001 - no model registered yet
             return []
-        return sorted((_version_info(mv) for mv in found), key=lambda v: int(v.version))
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        infos = [_version_info(mv) for mv in found]
+        infos = [
+            VersionInfo(v.version, v.run_id, tuple(sorted(by_version.get(v.version, []))), v.tags, v.created)
+            for v in infos
+        ]
+        return sorted(infos, key=lambda v: int(v.version))
 
     def set_alias(self, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(self.model_name, alias, str(version))

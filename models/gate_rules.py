@@ -21,10 +21,12 @@ METRIC_NAMES = {"auc": "AUC", "macro_f1": "macro F1", "f1": "F1", "rmse": "RMSE"
 
 
 def fmt(x: float) -> str:
+    """Metric value for messages: three decimals, or four significant digits when large."""
     return f"{x:.3f}" if abs(x) < 1000 else f"{x:.4g}"
 
 
 def fmt_signed(x: float) -> str:
+    """Signed difference for messages (``+0.014``)."""
     return f"{x:+.3f}" if abs(x) < 1000 else f"{x:+.4g}"
 
 
@@ -103,11 +105,13 @@ class Judge:
     rules: GateRules
 
     def point(self, pred: Predictions, mask: np.ndarray | None = None) -> float:
+        """Metric on all rows (or the masked ones); NaN when there are none."""
         y = self.y if mask is None else self.y[mask]
         p = pred if mask is None else _subset(pred, mask)
         return float(self.metric(y, p)(np.ones((1, len(y))))[0]) if len(y) else float("nan")
 
     def scale(self, reference: float) -> float:
+        """Multiplier turning a margin into metric units."""
         return abs(reference) if self.rules.relative_margins else 1.0
 
 
@@ -121,6 +125,7 @@ def _ci_text(ci: tuple[float, float] | None, confidence: float) -> str:
 
 
 def baseline_rule(judge: Judge, chal: float, base: float, gains: np.ndarray) -> RuleOutcome:
+    """The challenger must beat the trivial model: CI lower bound of the gain reaches the minimum."""
     rules = judge.rules
     ci = percentile_interval(gains, rules.confidence)
     need = rules.baseline_min_improvement * judge.scale(base)
@@ -135,6 +140,7 @@ def baseline_rule(judge: Judge, chal: float, base: float, gains: np.ndarray) -> 
 
 
 def champion_rule(judge: Judge, chal: float, champ: float, ci: tuple[float, float] | None) -> RuleOutcome:
+    """Non-inferiority (lower bound above -margin) or superiority (above 0) against the champion."""
     rules = judge.rules
     inferiority = rules.mode == "non_inferiority"
     floor = -rules.margin * judge.scale(champ) if inferiority else 0.0
@@ -151,6 +157,7 @@ def champion_rule(judge: Judge, chal: float, champ: float, ci: tuple[float, floa
 def slice_rule(
     judge: Judge, name: str, groups: np.ndarray, chal: Predictions, champ: Predictions
 ) -> RuleOutcome:
+    """No group of a slice column (with enough rows) may lose more than ``slice_margin``."""
     rules = judge.rules
     checked: list[tuple[float, str, int, float, float]] = []
     for group in np.unique(groups):

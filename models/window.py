@@ -109,7 +109,7 @@ def select_window(
 
     The newest ``holdout_batches`` are held out and never trained on. Training takes the batches
     before them: all of them if ``expanding``; otherwise the last ``n_batches`` and/or those whose
-    ``end_time`` lies within ``duration`` of the newest training batch's ``end_time`` (both
+    ``end_time`` is less than ``duration`` before the newest training batch's ``end_time`` (both
     limits apply when both are given; batches without ``end_time`` are then left out).
 
     Returns:
@@ -141,7 +141,7 @@ def select_window(
         if span is not None:
             timed = [(b, b.end_time) for b in train if b.end_time is not None]
             cutoff = max((end for _, end in timed), default=None)
-            train = [b for b, end in timed if cutoff is not None and end >= cutoff - span]
+            train = [b for b, end in timed if cutoff is not None and end > cutoff - span]
     kind = "expanding" if expanding else f"last {n_batches} batch(es)" if n_batches else "all"
     if span is not None and not expanding:
         kind += f" within {duration}"

@@ -57,7 +57,7 @@ def compute_drift(
         seed: sampling seed.
         num_method / cat_method: Evidently stat test names (e.g. ``"ks"``, ``"psi"``);
             None lets Evidently choose (Wasserstein / Jensen-Shannon above 1000 reference rows,
-            KS / chi-square / Z below).
+            KS / chi-square / Z below). The prediction column uses the one matching its dtype.
         threshold: per-column threshold for every method; None uses each method's default.
         report_path: where to write the self-contained HTML report; None writes nothing.
 

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from driftline import intake
 from driftline.batch_io import BatchReadError, read_table
 from driftline.datasets import labels_of
+from driftline.project import ProjectFacts
 from driftline.scoring import Scored, score_batch
 from driftline.workspace import Workspace
 
@@ -112,13 +113,13 @@ def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> int:
 
 
 @task(name="realized-performance", **COMPUTE)
-def performance_task(ws: Workspace, batch_ids: list[str], task_type: str) -> dict[str, Any]:
+def performance_task(ws: Workspace, batch_ids: list[str], facts: ProjectFacts) -> dict[str, Any]:
     from monitoring.performance import realized_metrics
 
     joined = ws.state.predictions_with_labels(batch_ids)
     if joined.empty:
         return {}
-    return realized_metrics(joined, task=task_type)
+    return realized_metrics(joined, task=facts.task, positive_label=facts.positive_label)
 
 
 @task(name="log-monitoring", **IO)
