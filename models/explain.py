@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from models.pipeline import CATEGORICAL_BLOCK, NUMERIC_BLOCK, PREPROCESS_STEP, prepare_features
 from models.spec import FeatureSpec, label_text
-from models.train import CATEGORICAL_BLOCK, NUMERIC_BLOCK, PREPROCESS_STEP, prepare_features
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -186,12 +187,12 @@ def save_plots(importance: Importance, directory: Path | str, *, max_display: in
         before = set(plt.get_fignums())
         plt.figure()
         try:
-            plot(explanation, max_display=max_display, show=False)
-            plt.gca().set_title(
-                f"SHAP for output {importance.outputs[0]!r}"
-                if name == "beeswarm"
-                else "mean |SHAP| (averaged over outputs)"
-            )
+            with warnings.catch_warnings():
+                # categorical features have no colour value (all NaN): numpy warns, plot is fine
+                warnings.simplefilter("ignore", RuntimeWarning)
+                plot(explanation, max_display=max_display, show=False)
+            title = f"SHAP for output {importance.outputs[0]!r}" if name == "beeswarm" else None
+            plt.gca().set_title(title or "mean |SHAP| (averaged over outputs)")
             plt.gcf().savefig(paths[name], bbox_inches="tight")
         except Exception as exc:
             raise ExplainError(f"SHAP {name} plot failed: {exc}") from exc

@@ -6,8 +6,8 @@ built; every outcome explains itself ("challenger AUC 0.712 vs champion 0.698: .
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -62,7 +62,10 @@ class GateRules:
     relative_margins: bool = False
 
     def __post_init__(self) -> None:
-        higher_is_better(self.metric)  # raises for an unknown metric
+        try:
+            higher_is_better(self.metric)
+        except ValueError as exc:
+            raise ValueError(f"GateRules.metric={self.metric!r}: {exc}") from exc
         object.__setattr__(self, "slices", tuple(self.slices))
         checks: list[tuple[str, bool, str]] = [
             ("mode", self.mode in MODES, f"one of {MODES}"),
@@ -83,6 +86,10 @@ class GateRules:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"GateRules.{name}={getattr(self, name)!r}: must be {expected}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (e.g. for run parameters)."""
+        return {**asdict(self), "slices": list(self.slices)}
 
 
 @dataclass(frozen=True)

@@ -7,3 +7,15 @@ from driftline.env import apply_process_env
 apply_process_env()
 
 from tests.fixtures_servers import mlflow_server_url  # noqa: E402,F401 - shared real-server fixture
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's real engine on a temporary database, shared by the flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

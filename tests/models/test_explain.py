@@ -10,7 +10,7 @@ import pytest
 
 from models.explain import ExplainError, explain_rows, global_importance, save_plots, top_features
 from models.spec import infer_features
-from models.train import ESTIMATORS, TrainedModel, fit_model, prepare_features
+from models.train import TrainedModel, fit_model, prepare_features
 from tests.models.conftest import FEATURES
 
 TARGETS = {"binary": "y_bin", "multiclass": "y_multi", "regression": "y_reg"}
@@ -72,7 +72,9 @@ def test_every_task_and_estimator_explains(frame: pd.DataFrame, task: str, estim
     assert imp.outputs == {"binary": ("1",), "multiclass": model.classes, "regression": ("value",)}[task]
 
 
-def test_save_plots_writes_pngs_and_closes_figures(binary_hgb: TrainedModel, frame: pd.DataFrame, tmp_path: Path) -> None:
+def test_save_plots_writes_pngs_and_closes_figures(
+    binary_hgb: TrainedModel, frame: pd.DataFrame, tmp_path: Path
+) -> None:
     import matplotlib.pyplot as plt
 
     imp = global_importance(binary_hgb.pipeline, frame, spec=binary_hgb.spec, max_rows=200)

@@ -144,6 +144,7 @@ def test_regression_lower_is_better_and_relative_margins() -> None:
         y_true=y, challenger=challenger, champion=champion, baseline=baseline, rules=rules, task="regression"
     )
     assert d.promote and not d.higher_is_better
+    assert d.champion is not None and d.difference is not None and d.ci_low is not None
     assert d.challenger < d.champion and d.difference > 0 and d.ci_low > 0
     assert "RMSE (lower is better)" in d.reasons[1]
 
@@ -161,7 +162,7 @@ def test_multiclass_macro_f1_gate_runs() -> None:
         rules=GateRules(metric="macro_f1"),
         task="multiclass",
     )
-    assert d.promote and d.ci_low > 0
+    assert d.promote and d.ci_low is not None and d.ci_low > 0
 
 
 def test_decision_is_json_safe_and_deterministic() -> None:
@@ -208,8 +209,14 @@ def test_paired_bootstrap_shares_resamples() -> None:
     ],
 )
 def test_rules_validate_themselves(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=field if field != "metric" else "unknown metric"):
+    with pytest.raises(ValueError, match=f"GateRules.{field}="):
         GateRules(**{"metric": "auc", field: value})  # type: ignore[arg-type]
+
+
+def test_rules_to_dict() -> None:
+    data = GateRules(metric="auc", slices=["origin"]).to_dict()  # type: ignore[arg-type]
+    assert data["slices"] == ["origin"] and data["margin"] == 0.01
+    assert json.loads(json.dumps(data)) == data
 
 
 def test_input_errors() -> None:

@@ -122,13 +122,17 @@ def test_baselines_are_the_trivial_model() -> None:
     base = baseline_predictions(y_train, 6, task="binary", positive_label="1")
     assert list(base.label) == ["0"] * 6
     np.testing.assert_allclose(base.score, 0.25)
-    np.testing.assert_allclose(base.proba, [[0.75, 0.25]] * 6)
+    assert base.proba is not None
+    np.testing.assert_allclose(base.proba, np.array([[0.75, 0.25]] * 6))
     y, _ = _binary()
-    auc = compute_metrics(y, baseline_predictions(y, N, task="binary", positive_label="1"), task="binary", positive_label="1")
+    auc = compute_metrics(
+        y, baseline_predictions(y, N, task="binary", positive_label="1"), task="binary", positive_label="1"
+    )
     assert auc["auc"] == 0.5
 
     multi = baseline_predictions(["a", "b", "b"], 2, task="multiclass", classes=("a", "b", "c"))
-    np.testing.assert_allclose(multi.proba, [[1 / 3, 2 / 3, 0.0]] * 2)
+    assert multi.proba is not None
+    np.testing.assert_allclose(multi.proba, np.array([[1 / 3, 2 / 3, 0.0]] * 2))
     assert list(multi.label) == ["b", "b"] and multi.score[0] == pytest.approx(2 / 3)
 
     reg = baseline_predictions([1.0, 2.0, np.nan, 6.0], 3, task="regression")

@@ -14,6 +14,7 @@ from models.train import (
     fit_model,
     pipeline_spec,
     predict,
+    prepare_features,
     skops_trusted_types,
 )
 from tests.models.conftest import FEATURES
@@ -37,7 +38,9 @@ def _fit(frame: pd.DataFrame, task: str, estimator: str) -> TrainedModel:
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("task", sorted(TARGETS))
-def test_train_predict_round_trip(frame: pd.DataFrame, holdout: pd.DataFrame, task: str, estimator: str) -> None:
+def test_train_predict_round_trip(
+    frame: pd.DataFrame, holdout: pd.DataFrame, task: str, estimator: str
+) -> None:
     import skops.io as sio
 
     model = _fit(frame, task, estimator)
@@ -49,6 +52,7 @@ def test_train_predict_round_trip(frame: pd.DataFrame, holdout: pd.DataFrame, ta
         assert np.corrcoef(pred.score, holdout["y_reg"])[0, 1] > 0.8
     else:
         assert all(type(v) is str for v in pred.label)
+        assert pred.proba is not None
         assert set(pred.label) <= set(model.classes)
         assert pred.proba.shape == (len(holdout), len(model.classes))
         np.testing.assert_allclose(pred.proba.sum(axis=1), 1.0)
@@ -56,9 +60,10 @@ def test_train_predict_round_trip(frame: pd.DataFrame, holdout: pd.DataFrame, ta
         assert np.array_equal(pred.label, picked)
     if task == "binary":
         assert model.classes == ("0", "1") and model.positive_label == "1"
+        assert pred.proba is not None
         np.testing.assert_allclose(pred.score, pred.proba[:, 1])
     if task == "multiclass":
-        assert model.classes == ("high", "low", "mid")
+        assert model.classes == ("high", "low", "mid") and pred.proba is not None
         np.testing.assert_allclose(pred.score, pred.proba.max(axis=1))
 
     blob = sio.dumps(model.pipeline)
@@ -71,8 +76,6 @@ def test_train_predict_round_trip(frame: pd.DataFrame, holdout: pd.DataFrame, ta
 
 def test_pipeline_outputs_named_frames(frame: pd.DataFrame) -> None:
     model = _fit(frame, "binary", "linear")
-    from models.train import prepare_features
-
     transformed = model.pipeline[:-1].transform(prepare_features(frame, model.spec))
     assert isinstance(transformed, pd.DataFrame)
     assert "numeric__x1" in transformed.columns
