@@ -181,13 +181,7 @@ class Registry:
             path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
             reference.to_parquet(path, index=False)
             self.log_artifact(run_id, path, folder=str(Path(REFERENCE_ARTIFACT).parent))
-        try:
-            self.client.get_registered_model(self.model_name)
-        except Exception:  # noqa: BLE001 - not registered yet
-            self.client.create_registered_model(self.model_name)
-        version = self.client.create_model_version(
-            self.model_name, info.model_uri, run_id=run_id, tags={"driftline.run_id": run_id}
-        )
+        version = mlflow.register_model(info.model_uri, self.model_name, tags={"driftline.run_id": run_id})
         return str(version.version)
 
     def load_model(self, version: str) -> Any:

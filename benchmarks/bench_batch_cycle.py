@@ -1,0 +1,653 @@
+"""Benchmark of the batch cycle: seconds per stage, rows/s, peak RSS, overhead over bare library calls.
+
+Usage (from the repository root):
+
+    uv run --frozen python benchmarks/bench_batch_cycle.py --sizes 10000 100000 1000000 --repeats 3 \
+        --json benchmarks/results.json
+
+Each size runs in its own fresh worker subprocess (so peak RSS of one size does not leak into the
+next). A worker:
+
+1. generates a synthetic 20k-row history (15 numeric + 4 categorical features, an integer id and a
+   binary target) and creates a project from it with ``driftline.project_init.init_project`` (the
+   real flows: contract bootstrap, 4 init batches through the batch cycle, first retrain → champion);
+2. runs one untimed warm-up batch (10k rows) through ``flows.batch_cycle.batch_cycle`` so imports,
+   the ephemeral Prefect API, the GE context, the cached champion and reference are warm;
+3. for each repeat, writes a fresh batch file (new seed → new content hash, never a duplicate), runs
+   it through the real flow ``batch_cycle(path, config_path, allow_retrain=False)`` and records:
+   * wall time of the whole flow call and of ``run_batch`` inside it;
+   * per-stage seconds, measured by timing wrappers put (in this process only) around each task's
+     function (``task.fn``) and around the un-tasked steps of ``run_batch`` (state store writes,
+     registry look-ups, policy) — project code is not modified;
+   * peak RSS of the process during the cycle (``VmHWM`` after resetting it through
+     ``/proc/self/clear_refs``) and over the whole worker (``ru_maxrss``);
+4. then, in the same warm process and on the same file, times the *bare library calls* doing the
+   same work: hashlib + shutil copy, ``pd.read_parquet``, GE ``batch.validate(suite)`` with the same
+   expectations, the champion's ``predict_proba``, ``DataFrame.to_sql`` of the prediction rows and of
+   the label rows, sklearn metrics, Evidently on frames sampled the same way (report + HTML + JSON),
+   MLflow ``log_batch`` of the same metrics + ``log_artifact`` of the HTML.
+
+Ratio = whole flow call / sum of the bare calls. The parent prints a table of medians and can write
+JSON (``--json OUT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import gc
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INIT_ROWS = 20_000
+WARMUP_ROWS = 10_000
+N_NUMERIC = 15
+N_CATEGORICAL = 4
+TARGET = "target"
+ID = "id"
+
+# Stages of the cycle in flow order: (label, what it covers).
+STAGES: list[tuple[str, str]] = [
+    ("receive", "receive-batch task: sha256 + copy into the batch store + duplicate look-up"),
+    ("read", "read-batch task: read_table (pd.read_parquet + checks)"),
+    ("contract", "load_suite + validate-contract task (GE)"),
+    ("score", "score-batch task: predict + prediction-log rows + to_sql"),
+    ("drift", "detect-drift task: sampling, prepare, Evidently report + HTML"),
+    ("labels", "record-labels task: label rows + delete/insert"),
+    ("performance", "realized-performance task: SQL join read + sklearn metrics"),
+    ("monitoring", "log-monitoring task: monitoring-run search, log_batch, log_artifact"),
+    ("state", "state store: add_batch + update_batch (x2)"),
+    ("registry", "registry look-ups (aliases x2, load_reference) + load_facts"),
+    ("policy", "retrain policy (_decide: state reads + decide_retrain)"),
+]
+SUBSTAGES: list[tuple[str, str]] = [
+    ("score.load_model", "Registry.load_model (lru-cached)"),
+    ("score.score_batch", "score_batch: prepare_features + predict_proba + log rows"),
+    ("score.log_predictions", "StateStore.log_predictions (to_sql)"),
+    ("drift.evidently", "monitoring.drift._run_evidently (Evidently + HTML + JSON)"),
+    ("labels.labels_of", "datasets.labels_of (row keys + label text)"),
+    ("labels.record_labels", "StateStore.record_labels (delete + to_sql)"),
+    ("performance.read_join", "StateStore.predictions_with_labels (SQL join → DataFrame)"),
+    ("performance.metrics", "monitoring.performance.realized_metrics"),
+]
+BARE: list[str] = [
+    "receive",
+    "read",
+    "contract",
+    "score",
+    "log_predictions",
+    "labels",
+    "metrics",
+    "drift",
+    "mlflow",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic data
+# ---------------------------------------------------------------------------------------------
+def make_frame(rows: int, seed: int) -> Any:
+    """15 numeric + 4 categorical features, an int id and a binary target (21 columns)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    data: dict[str, Any] = {ID: np.arange(rows, dtype=np.int64) + seed * 10_000_000}
+    numeric = rng.standard_normal((rows, N_NUMERIC))
+    scales = np.linspace(1.0, 50.0, N_NUMERIC)
+    offsets = np.linspace(-10.0, 100.0, N_NUMERIC)
+    for j in range(N_NUMERIC):
+        data[f"num_{j:02d}"] = numeric[:, j] * scales[j] + offsets[j]
+    levels = [np.array([f"c{j}_{k}" for k in range(n)], dtype=object) for j, n in enumerate((3, 5, 8, 12))]
+    codes = [rng.integers(0, len(lv), rows) for lv in levels]
+    for j, (lv, code) in enumerate(zip(levels, codes, strict=True)):
+        data[f"cat_{j}"] = lv[code]
+    logit = 0.8 * numeric[:, 0] - 0.6 * numeric[:, 1] + 0.4 * numeric[:, 2] + 0.3 * (codes[0] - 1)
+    data[TARGET] = (rng.random(rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
+    return pd.DataFrame(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurement helpers
+# ---------------------------------------------------------------------------------------------
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class Timings:
+    """Accumulates seconds per label for the current record (wrappers add to it)."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+
+    def add(self, label: str, seconds: float) -> None:
+        self.current[label] = self.current.get(label, 0.0) + seconds
+
+    def wrap(self, owner: Any, attr: str, label: str) -> None:
+        original = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.add(label, time.perf_counter() - started)
+
+        setattr(owner, attr, timed)
+
+    @contextlib.contextmanager
+    def time(self, label: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(label, time.perf_counter() - started)
+
+
+def instrument(timings: Timings) -> None:
+    """Timing wrappers around the task functions and the un-tasked steps of run_batch."""
+    import data_contracts.suite_io
+    import flows.batch_cycle as cycle
+    import monitoring.drift
+    import monitoring.performance
+    import tasks.batch as tb
+    from driftline.state import StateStore
+    from mlflow_server.registry import Registry
+
+    for task, label in (
+        (tb.receive_task, "receive"),
+        (tb.read_task, "read"),
+        (tb.contract_task, "contract"),
+        (tb.score_task, "score"),
+        (tb.drift_task, "drift"),
+        (tb.labels_task, "labels"),
+        (tb.performance_task, "performance"),
+        (tb.monitoring_task, "monitoring"),
+    ):
+        timings.wrap(task, "fn", label)
+    timings.wrap(data_contracts.suite_io, "load_suite", "contract")  # imported inside run_batch
+    timings.wrap(cycle, "run_batch", "run_batch")
+    timings.wrap(cycle, "load_facts", "registry")
+    timings.wrap(cycle, "_decide", "policy")
+    timings.wrap(StateStore, "add_batch", "state")
+    timings.wrap(StateStore, "update_batch", "state")
+    timings.wrap(Registry, "version_by_alias", "registry")
+    timings.wrap(Registry, "load_reference", "registry")
+    # Sub-stages (already counted inside their stage).
+    timings.wrap(Registry, "load_model", "score.load_model")
+    timings.wrap(tb, "score_batch", "score.score_batch")
+    timings.wrap(StateStore, "log_predictions", "score.log_predictions")
+    timings.wrap(monitoring.drift, "_run_evidently", "drift.evidently")
+    timings.wrap(tb, "labels_of", "labels.labels_of")
+    timings.wrap(StateStore, "record_labels", "labels.record_labels")
+    timings.wrap(StateStore, "predictions_with_labels", "performance.read_join")
+    timings.wrap(monitoring.performance, "realized_metrics", "performance.metrics")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bare library calls doing the same work
+# ---------------------------------------------------------------------------------------------
+class Bare:
+    """The same work as the cycle, as direct library calls (set up once, untimed)."""
+
+    def __init__(self, ws: Any, workdir: Path) -> None:
+        import sqlalchemy as sa
+        from mlflow import MlflowClient
+
+        from data_contracts.suite_io import load_suite
+        from driftline import state as st
+        from driftline.project import load_facts
+
+        self.ws = ws
+        self.cfg = ws.config
+        self.facts = load_facts(ws)
+        self.workdir = workdir / "bare"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.suite = load_suite(self.cfg.suite_path)
+        registry = ws.registry
+        champion = registry.version_by_alias("champion")
+        self.version = champion.version
+        self.pipeline = registry.load_model(champion.version)
+        self.reference = registry.load_reference(champion.version)
+        # Same schema (tables + indexes) in a separate SQLite file.
+        self.engine = sa.create_engine(f"sqlite:///{self.workdir / 'bare.db'}")
+        st.metadata.create_all(self.engine)
+        self.client = MlflowClient(tracking_uri=self.cfg.tracking_uri)
+        self.run_id = self.client.create_run(registry.experiment_id, run_name="bench-bare").info.run_id
+        self.step = 0
+
+    def ge_suite(self, columns: set[Any]) -> Any:
+        """The exact GE suite the adapter would build for a frame with these columns (untimed)."""
+        from data_contracts import validate as v
+
+        entries = v._entries(self.suite, "bench")
+        run, _ = v._plan(entries, self.suite, columns)
+        return v._build_suite(str(self.suite.get("name")), run, "bench")
+
+    def run(self, path: Path, tag: str) -> tuple[dict[str, float], dict[str, Any]]:
+        import hashlib
+
+        import numpy as np
+        import pandas as pd
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.metrics import ValueDrift
+        from evidently.presets import DataDriftPreset
+        from mlflow.entities import Metric
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+        from data_contracts.validate import _batch_definition
+
+        t = Timings()
+        facts, cfg = self.facts, self.cfg
+        features = list(facts.features)
+        batch_id = f"bare-{tag}"
+
+        with t.time("receive"):
+            with path.open("rb") as handle:
+                sha = hashlib.file_digest(handle, "sha256").hexdigest()
+            target_dir = self.workdir / "batches" / batch_id
+            target_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target_dir / "raw.parquet")
+
+        with t.time("read"):
+            frame = pd.read_parquet(path)
+
+        suite = self.ge_suite(set(frame.columns))
+        batch_def = _batch_definition()
+        with t.time("contract"):
+            outcome = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(
+                suite, result_format="SUMMARY"
+            )
+
+        with t.time("score"):
+            proba = self.pipeline.predict_proba(frame[features])
+            score = proba[:, -1]
+
+        with t.time("log_predictions"):
+            rows = pd.DataFrame(
+                {
+                    "batch_id": batch_id,
+                    "row_key": frame[ID].astype(str).to_numpy(),
+                    "role": "champion",
+                    "model_version": str(self.version),
+                    "prediction": np.where(score >= 0.5, "1", "0"),
+                    "score": score,
+                    "latency_ms": 0.0,
+                }
+            )
+            rows.to_sql("predictions", self.engine, if_exists="append", index=False, chunksize=50_000)
+
+        with t.time("labels"):
+            labels = pd.DataFrame(
+                {
+                    "batch_id": batch_id,
+                    "row_key": rows["row_key"].to_numpy(),
+                    "label": frame[TARGET].astype(str).to_numpy(),
+                    "received_at": "2026-01-01T00:00:00+00:00",
+                }
+            )
+            labels.to_sql("labels", self.engine, if_exists="append", index=False, chunksize=50_000)
+
+        with t.time("metrics"):
+            truth = frame[TARGET].to_numpy() == 1
+            predicted = score >= 0.5
+            values = {
+                "auc": roc_auc_score(truth, score),
+                "accuracy": accuracy_score(truth, predicted),
+                "f1": f1_score(truth, predicted, zero_division=0),
+            }
+
+        report_path = self.workdir / "reports" / batch_id / "drift.html"
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        pred = "__prediction_score"
+        with t.time("drift"):
+            cur = frame[features].assign(**{pred: score})
+            cur = cur.sample(n=min(len(cur), cfg.drift.max_rows), random_state=cfg.drift.seed)
+            ref = self.reference
+            if len(ref) > cfg.drift.max_rows:
+                ref = ref.sample(n=cfg.drift.max_rows, random_state=cfg.drift.seed)
+            definition = DataDefinition(
+                numerical_columns=[*facts.numeric, pred], categorical_columns=list(facts.categorical)
+            )
+            snapshot = Report(
+                [DataDriftPreset(columns=features, drift_share=cfg.drift.drift_share), ValueDrift(column=pred)],
+                include_tests=True,
+            ).run(
+                current_data=Dataset.from_pandas(cur, data_definition=definition),
+                reference_data=Dataset.from_pandas(ref, data_definition=definition),
+            )
+            snapshot.save_html(str(report_path))
+            payload = json.loads(snapshot.json())
+
+        with t.time("mlflow"):
+            self.step += 1
+            now = int(time.time() * 1000)
+            metric_values = {f"drift_score.{c}": 0.01 for c in features} | values | {"rows": len(frame)}
+            metric_values |= {k: 1.0 for k in ("contract_success_pct", "quarantined", "labeled_rows")}
+            metric_values |= {k: 1.0 for k in ("drift_share", "drifted_columns", "prediction_mean")}
+            metric_values |= {"latency_ms": 1.0}
+            items = [Metric(k, float(v), now, self.step) for k, v in metric_values.items()]
+            self.client.log_batch(self.run_id, metrics=items)
+            self.client.log_artifact(self.run_id, str(report_path), artifact_path=f"bare/{batch_id}")
+
+        info = {
+            "sha256": sha,
+            "ge_results": len(outcome.results),
+            "ge_success": bool(outcome.success),
+            "drift_metrics": len(payload.get("metrics", [])),
+            "mlflow_metrics": len(items),
+            "auc": float(values["auc"]),
+        }
+        return t.current, info
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker: one size, in a fresh process
+# ---------------------------------------------------------------------------------------------
+def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base: int) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    project = workdir / "project"
+    # Env first (telemetry off, OMP_NUM_THREADS=1) and PREFECT_HOME before prefect is imported.
+    from driftline.env import apply_process_env
+
+    apply_process_env({"PREFECT_HOME": str(project / ".driftline" / "prefect")})
+    (project / ".driftline" / "prefect").mkdir(parents=True, exist_ok=True)
+
+    import logging
+
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+
+    started = time.perf_counter()
+    data_dir = workdir / "data"
+    data_dir.mkdir(exist_ok=True)
+    init_file = data_dir / "init.parquet"
+    make_frame(INIT_ROWS, seed=seed_base).to_parquet(init_file, index=False)
+
+    from driftline.project_init import init_project
+
+    init = init_project(
+        data=init_file,
+        target=TARGET,
+        time_column=None,
+        id_column=ID,
+        task="binary",
+        name="bench",
+        directory=project,
+        parts=4,
+    )
+    init_seconds = time.perf_counter() - started
+    config_path = init["config"]
+
+    from driftline.config import load_config
+    from driftline.workspace import Workspace
+    from flows.batch_cycle import batch_cycle
+
+    ws = Workspace(load_config(Path(config_path)))
+    if ws.registry.version_by_alias("champion") is None:
+        raise SystemExit(f"init did not produce a champion: {init['retrain']}")
+
+    def batch_file(rows: int, seed: int) -> Path:
+        path = data_dir / f"batch-{rows}-{seed}.parquet"
+        make_frame(rows, seed=seed).to_parquet(path, index=False)
+        return path
+
+    # Warm-up (untimed): imports, Prefect API, GE context, model/reference caches.
+    warm = batch_file(WARMUP_ROWS, seed_base + 1)
+    out = batch_cycle(path=str(warm), config_path=config_path, allow_retrain=False)
+    if out.get("status") != "accepted":
+        raise SystemExit(f"warm-up batch not accepted: {out.get('status')}: {out.get('contract')}")
+    warm.unlink()
+
+    timings = Timings()
+    instrument(timings)
+    bare = Bare(ws, workdir)
+    bare.run(batch_file(WARMUP_ROWS, seed_base + 2), "warm")  # warm the bare path too
+
+    records = []
+    for r in range(repeats):
+        path = batch_file(size, seed_base + 10 + r)
+        gc.collect()
+        rss_before = _status_kib("VmRSS")
+        peak_reset = reset_peak_rss()
+        timings.current = {}
+        t0 = time.perf_counter()
+        out = batch_cycle(path=str(path), config_path=config_path, allow_retrain=False)
+        total = time.perf_counter() - t0
+        peak_cycle = _status_kib("VmHWM")
+        stages = dict(timings.current)
+        if out.get("status") != "accepted":
+            raise SystemExit(f"batch not accepted: {out.get('status')}: {out.get('contract')}")
+        gc.collect()
+        bare_times, bare_info = bare.run(path, f"{size}-{r}")
+        bare_total = sum(bare_times.values())
+        accounted = sum(stages.get(s, 0.0) for s, _ in STAGES)
+        records.append(
+            {
+                "repeat": r,
+                "total_s": total,
+                "run_batch_s": stages.get("run_batch", 0.0),
+                "flow_overhead_s": total - stages.get("run_batch", 0.0),
+                "glue_and_task_engine_s": stages.get("run_batch", 0.0) - accounted,
+                "stages_s": {k: v for k, v in stages.items() if k != "run_batch"},
+                "bare_s": bare_times,
+                "bare_total_s": bare_total,
+                "ratio": total / bare_total,
+                "rows_per_s": size / total,
+                "rss_before_mib": rss_before / 1024,
+                "peak_rss_cycle_mib": peak_cycle / 1024 if peak_reset else None,
+                "contract": {k: out["contract"].get(k) for k in ("success", "evaluated", "passed", "warning_count")},
+                "drift_share": (out.get("drift") or {}).get("share"),
+                "bare_info": bare_info,
+            }
+        )
+        print(
+            f"[{size}] repeat {r}: cycle {total:.2f}s, bare {bare_total:.2f}s, "
+            f"ratio {total / bare_total:.2f}, peak {peak_cycle / 1024:.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+        path.unlink()
+
+    result = {
+        "size": size,
+        "columns": N_NUMERIC + N_CATEGORICAL + 2,
+        "repeats": repeats,
+        "init_seconds": init_seconds,
+        "peak_rss_process_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "records": records,
+    }
+    result_path.write_text(json.dumps(result, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent: one worker per size, table of medians
+# ---------------------------------------------------------------------------------------------
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    recs = result["records"]
+    stage_names = [s for s, _ in STAGES] + [s for s, _ in SUBSTAGES]
+    peaks = [r["peak_rss_cycle_mib"] for r in recs if r["peak_rss_cycle_mib"] is not None]
+    return {
+        "size": result["size"],
+        "repeats": len(recs),
+        "stages_s": {s: _median([r["stages_s"].get(s, 0.0) for r in recs]) for s in stage_names},
+        "glue_and_task_engine_s": _median([r["glue_and_task_engine_s"] for r in recs]),
+        "flow_overhead_s": _median([r["flow_overhead_s"] for r in recs]),
+        "total_s": _median([r["total_s"] for r in recs]),
+        "total_s_all": [round(r["total_s"], 3) for r in recs],
+        "rows_per_s": _median([r["rows_per_s"] for r in recs]),
+        "bare_s": {b: _median([r["bare_s"].get(b, 0.0) for r in recs]) for b in BARE},
+        "bare_total_s": _median([r["bare_total_s"] for r in recs]),
+        "ratio": _median([r["ratio"] for r in recs]),
+        "ratio_all": [round(r["ratio"], 3) for r in recs],
+        "peak_rss_cycle_mib": _median(peaks) if peaks else None,
+        "peak_rss_cycle_max_mib": max(peaks) if peaks else None,
+        "peak_rss_process_mib": result["peak_rss_process_mib"],
+        "init_seconds": result["init_seconds"],
+    }
+
+
+def print_table(summaries: list[dict[str, Any]]) -> None:
+    stage_names = [s for s, _ in STAGES]
+    head = ["stage (median s)"] + [f"{s['size']:,}" for s in summaries]
+    rows: list[list[str]] = []
+    for name in stage_names:
+        rows.append([name] + [f"{s['stages_s'][name]:.3f}" for s in summaries])
+    rows.append(["task engine + glue"] + [f"{s['glue_and_task_engine_s']:.3f}" for s in summaries])
+    rows.append(["flow run overhead"] + [f"{s['flow_overhead_s']:.3f}" for s in summaries])
+    rows.append(["TOTAL (flow call)"] + [f"{s['total_s']:.3f}" for s in summaries])
+    rows.append(["rows/s"] + [f"{s['rows_per_s']:,.0f}" for s in summaries])
+    rows.append(["bare total"] + [f"{s['bare_total_s']:.3f}" for s in summaries])
+    rows.append(["ratio cycle/bare"] + [f"{s['ratio']:.2f}" for s in summaries])
+    rows.append(
+        ["peak RSS cycle MiB"]
+        + [f"{s['peak_rss_cycle_mib']:.0f}" if s["peak_rss_cycle_mib"] else "n/a" for s in summaries]
+    )
+    rows.append(["peak RSS process MiB"] + [f"{s['peak_rss_process_mib']:.0f}" for s in summaries])
+    rows.append(["--- sub-stages"] + [""] * len(summaries))
+    for name, _ in SUBSTAGES:
+        rows.append([name] + [f"{s['stages_s'][name]:.3f}" for s in summaries])
+    rows.append(["--- bare calls"] + [""] * len(summaries))
+    for name in BARE:
+        rows.append([f"bare.{name}"] + [f"{s['bare_s'][name]:.3f}" for s in summaries])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for row in [head, *rows]:
+        print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+
+
+def growth(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Log-log slope of time vs rows between consecutive sizes (1.0 = linear)."""
+    import math
+
+    out = []
+    for a, b in zip(summaries, summaries[1:], strict=False):
+        k = math.log(b["size"] / a["size"])
+        entry = {
+            "from": a["size"],
+            "to": b["size"],
+            "total_slope": math.log(b["total_s"] / a["total_s"]) / k,
+            "stage_slopes": {},
+        }
+        for name in [s for s, _ in STAGES] + [s for s, _ in SUBSTAGES]:
+            ta, tb = a["stages_s"][name], b["stages_s"][name]
+            if ta > 0.005 and tb > 0:
+                entry["stage_slopes"][name] = math.log(tb / ta) / k
+        out.append(entry)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+         if ln.startswith("model name")),
+        "?",
+    )
+    mem = next(
+        (ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")),
+        "0",
+    )
+    libs = ["prefect", "mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "evidently",
+            "great-expectations", "sqlalchemy"]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(int(mem) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": {name: version(name) for name in libs},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--repeats-large", type=int, default=None, help="repeats for sizes ≥ 1M (default: --repeats)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write all records and medians here")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep work files here (default: temp)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        worker(args.size, args.repeats, args.workdir, args.result, args.seed)
+        return 0
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="driftline-bench-")
+        base = Path(tmp.name)
+    else:
+        base = args.workdir.resolve()
+        base.mkdir(parents=True, exist_ok=True)
+    results = []
+    try:
+        for i, size in enumerate(args.sizes):
+            repeats = args.repeats_large if (args.repeats_large and size >= 1_000_000) else args.repeats
+            workdir = base / f"size-{size}"
+            shutil.rmtree(workdir, ignore_errors=True)
+            result_path = base / f"result-{size}.json"
+            cmd = [
+                sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(size),
+                "--repeats", str(repeats), "--workdir", str(workdir), "--result", str(result_path),
+                "--seed", str(100 * (i + 1)),
+            ]
+            started = time.perf_counter()
+            workdir.mkdir(parents=True)
+            subprocess.run(cmd, check=True, cwd=workdir)
+            print(f"[{size}] worker done in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+            results.append(json.loads(result_path.read_text()))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    summaries = [summarize(r) for r in results]
+    print_table(summaries)
+    slopes = growth(summaries)
+    for g in slopes:
+        print(f"growth {g['from']:,} → {g['to']:,}: total slope {g['total_slope']:.2f} (1.0 = linear)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"machine": machine(), "summaries": summaries, "growth": slopes, "raw": results}
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())

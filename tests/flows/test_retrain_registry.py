@@ -1,0 +1,94 @@
+"""Retrain, gate, promotion and rollback against a real `mlflow server` process."""
+
+from __future__ import annotations
+
+import pytest
+
+from driftline import promotion
+from flows.batch_cycle import batch_cycle
+from flows.retrain import retrain
+from tests.flows.project import build_project, write_batch
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def project(prefect_harness, mlflow_server_url, tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrain")
+    return build_project(root, tracking_uri=mlflow_server_url), root
+
+
+def ingest(ws, path):
+    return batch_cycle(path=str(path), config_path=str(ws.config.base_dir / "driftline.yaml"),
+                       allow_retrain=False)
+
+
+def config_path(ws) -> str:
+    return str(ws.config.base_dir / "driftline.yaml")
+
+
+def test_first_champion_is_registered_with_shap_lineage_and_alias(project):
+    ws, _ = project
+    registry = ws.registry
+    assert registry.tracking_uri.startswith("http://127.0.0.1:")
+    v1 = registry.version_by_alias("champion")
+    assert v1 is not None and v1.version == "1"
+    artifacts = set(registry.list_artifacts(v1.run_id))
+    assert {"shap/importance.csv", "shap/beeswarm.png", "shap/bar.png"} <= artifacts
+    assert {"lineage.json", "gate/decision.json", "reference/reference.parquet"} <= artifacts
+    assert "MLmodel" in registry.model_files("1")
+    assert len(v1.tags["driftline.window"].split(",")) == 3
+    assert v1.tags["driftline.contract_hash"]
+    top = v1.tags["driftline.top_features"].split(",")
+    assert {"x0", "x1"} & set(top[:3]), top
+    assert float(v1.tags["driftline.holdout_metric"]) > 0.75
+
+
+def test_challenger_on_shuffled_labels_is_rejected(project):
+    ws, root = project
+    for k in range(3):
+        ingest(ws, write_batch(root / f"noise{k}.parquet", rows=800, seed=200 + k, start=60_000 + k * 800,
+                               shuffle_labels=True))
+    ingest(ws, write_batch(root / "real.parquet", rows=800, seed=210, start=70_000))
+    result = retrain(reason="test: shuffled", config_path=config_path(ws))
+    assert result["promoted"] is False and result["gate"]["verdict"] == "reject"
+    assert any(not r["passed"] for r in result["gate"]["rules"])
+    assert ws.registry.version_by_alias("champion").version == "1"
+    rejected = ws.registry.get_version(result["version"])
+    assert rejected.tags["driftline.status"] == "rejected" and rejected.tags["driftline.gate_reasons"]
+    assert "challenger" not in rejected.aliases
+
+
+def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
+    ws, root = project
+    for k in range(4):
+        ingest(ws, write_batch(root / f"concept_b{k}.parquet", rows=900, seed=300 + k,
+                               start=80_000 + k * 900, concept="b"))
+    result = retrain(reason="test: concept drift", config_path=config_path(ws))
+    assert result["promoted"] is True, result["gate"]["rules"]
+    assert result["gate"]["difference"] > 0.1
+    new = ws.registry.version_by_alias("champion")
+    assert new.version == result["version"]
+    assert ws.state.read_ledger()[-1]["to_version"] == new.version
+    entry = promotion.rollback(ws, actor="test", reason="test rollback")
+    assert entry["to_version"] == "1"
+    assert ws.registry.version_by_alias("champion").version == "1"
+    assert ws.state.read_ledger()[-1]["action"] == "rollback"
+
+
+def test_promotion_refuses_a_version_with_incomplete_artifacts(project):
+    ws, _ = project
+    from sklearn.dummy import DummyClassifier
+
+    import pandas as pd
+
+    registry = ws.registry
+    run_id = registry.start_run(name="incomplete")
+    frame = pd.DataFrame({"x0": [0.0, 1.0]})
+    model = DummyClassifier().fit(frame, [0, 1])
+    version = registry.log_model(run_id, model, input_example=frame, trusted_types=[],
+                                 pip_requirements=["scikit-learn"], reference=frame)
+    before = registry.version_by_alias("champion").version
+    with pytest.raises(promotion.PromotionError, match="gate/decision.json"):
+        promotion.promote(ws, version, decision={}, trigger="test", actor="test")
+    assert registry.version_by_alias("champion").version == before
