@@ -58,7 +58,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise BatchReadError(f"{path}: file has no columns")
     if len(frame) == 0:
         raise BatchReadError(f"{path}: file has a header but no rows")
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    duplicated = frame.columns[frame.columns.duplicated()].tolist() or _csv_duplicate_header(path)
     if duplicated:
         raise BatchReadError(f"{path}: column {duplicated[0]!r} appears more than once")
     return frame
@@ -71,3 +71,17 @@ def keep_raw(source: Path, directory: Path) -> Path:
     if not target.exists():
         shutil.copy2(source, target)
     return target
+
+
+def _csv_duplicate_header(path: Path) -> list[str]:
+    """Header names given twice in a CSV (pandas silently renames them to 'a.1')."""
+    import csv
+    import gzip
+
+    if path.suffix.lower() not in (".csv", ".gz"):
+        return []
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", newline="") as handle:  # type: ignore[operator]
+        header = next(csv.reader(handle), [])
+    seen: set[str] = set()
+    return [name for name in header if name in seen or seen.add(name)]  # type: ignore[func-returns-value]

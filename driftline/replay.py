@@ -177,6 +177,40 @@ def replay_config(
     return {"project": project, **raw, "data": data}
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The batches to replay, the id column labels are matched on, and notes for the user."""
+
+    batches: list[Batch]
+    id_column: str | None
+    notes: tuple[str, ...]
+
+
+def plan_replay(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    time_column: str,
+    id_column: str | None,
+    freq: str | None,
+    rows: int | None,
+    label_lag: int,
+    policy: str,
+    warmup: int,
+) -> Plan:
+    """Check the options against the data and cut it into batches.
+
+    Raises:
+        ReplayError: a missing column, bad option, or too few batches for the warmup.
+    """
+    if target not in frame.columns:
+        raise ReplayError(f"--target {target!r} is not a column of the file")
+    frame, id_col, note = with_replay_id(frame, id_column=id_column, label_lag=label_lag)
+    batches = split_batches(frame, time_column=time_column, freq=freq, rows=rows)
+    check_plan(policy=policy, warmup=warmup, label_lag=label_lag, batches=len(batches))
+    return Plan(batches, id_col, (note,) if note else ())
+
+
 def labels_frame(frame: pd.DataFrame, *, id_column: str, target: str) -> pd.DataFrame:
     """The late label file of a batch: id and target of its labeled rows."""
     return frame.loc[frame[target].notna(), [id_column, target]].reset_index(drop=True)

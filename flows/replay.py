@@ -57,16 +57,13 @@ def replay(
         ReplayError / ConfigError: bad options or columns, or a non-empty project folder.
     """
     emit = progress or (lambda event: None)
-    frame = read_table(Path(path))
-    for role, column in (("--target", target), ("--time-column", time_column)):
-        if column not in frame.columns:
-            raise rp.ReplayError(f"{role} {column!r} is not a column of {path}")
     base = _base_config(config_path)
-    frame, id_col, note = rp.with_replay_id(
-        frame, id_column=id_column or (base.get("data") or {}).get("id_column"), label_lag=label_lag
+    plan = rp.plan_replay(
+        read_table(Path(path)), target=target, time_column=time_column,
+        id_column=id_column or (base.get("data") or {}).get("id_column"), freq=freq, rows=rows,
+        label_lag=label_lag, policy=policy, warmup=warmup,
     )
-    batches = rp.split_batches(frame, time_column=time_column, freq=freq, rows=rows)
-    rp.check_plan(policy=policy, warmup=warmup, label_lag=label_lag, batches=len(batches))
+    batches, id_col = plan.batches, plan.id_column
     ws = _new_project(
         Path(directory) if directory else Path(tempfile.mkdtemp(prefix="driftline-replay-")),
         rp.replay_config(
@@ -75,10 +72,10 @@ def replay(
         ),
     )
     log = get_run_logger()
-    notes = [note] if note else []
+    notes = list(plan.notes)
     emit({"event": "start", "total": len(batches), "warmup": warmup, "policy": policy, "root": str(ws.root)})
 
-    records = _warmup(ws, batches[:warmup], emit)
+    records = _warmup(ws, batches[:warmup], emit, total=len(batches))
     if records[-1].promoted is None:
         notes.append("warmup produced no champion: batches are not scored until a retrain promotes one")
     pending: dict[int, Path] = {}  # batch index → label file waiting to be delivered
@@ -86,13 +83,13 @@ def replay(
         labels_at = batch.index + label_lag if label_lag else batch.index
         _deliver_due(ws, pending, now=batch.index, records=records)
         part = _write_batch(ws, batch, with_target=label_lag == 0)
-        result = _unwrap(_run_batch(ws, part, allow_retrain=policy == "driftline"))
         before = _ledger_size(ws)
+        result = _unwrap(_run_batch(ws, part, allow_retrain=policy == "driftline"))
         retrain = result.get("retrain") if _trained(result.get("retrain")) else None
         forced = False
         if policy == "always" and result["status"] == "accepted":
             retrain, forced = _retrain_and_promote(ws, after_seq=result.get("seq"))
-        promoted = _promoted_since(ws, before) if policy != "driftline" else _policy_promoted(result)
+        promoted = _promoted_since(ws, before)
         if label_lag and result["status"] == "accepted":
             pending[labels_at] = _write_labels(ws, batch, id_column=str(id_col), target=target)
         rec = rp.step_record(
@@ -162,7 +159,7 @@ def _write_labels(ws: Workspace, batch: rp.Batch, *, id_column: str, target: str
     return path
 
 
-def _warmup(ws: Workspace, batches: list[rp.Batch], emit: Progress) -> list[rp.BatchRecord]:
+def _warmup(ws: Workspace, batches: list[rp.Batch], emit: Progress, *, total: int) -> list[rp.BatchRecord]:
     """Contract from the warmup batches, each through the batch cycle, then the first retrain."""
     import pandas as pd
 
@@ -185,7 +182,7 @@ def _warmup(ws: Workspace, batches: list[rp.Batch], emit: Progress) -> list[rp.B
             forced=False, labels_at=batch.index,
         )
         records.append(rec)
-        emit({"event": "batch", "total": None, **rec.to_dict()})
+        emit({"event": "batch", "total": total, **rec.to_dict()})
     return records
 
 
@@ -203,13 +200,6 @@ def _unwrap(result: Any) -> dict[str, Any]:
 def _trained(retrain: Any) -> bool:
     """A retrain result that trained a candidate (not a shadow-gate verdict, not too little data)."""
     return isinstance(retrain, dict) and retrain.get("version") is not None and "reason" in retrain
-
-
-def _policy_promoted(result: dict[str, Any]) -> str | None:
-    retrain = result.get("retrain")
-    if isinstance(retrain, dict) and retrain.get("promoted"):
-        return str(retrain["version"])
-    return None
 
 
 def _ledger_size(ws: Workspace) -> int:

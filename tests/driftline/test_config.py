@@ -1,0 +1,56 @@
+"""Config: validated once, defaults documented, one precise message per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from driftline.config import ConfigError, dump_config, load_config, parse_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "driftline.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_resolves_defaults_next_to_the_file(tmp_path):
+    cfg = load_config(write(tmp_path, "project: shop\ndata: {target: churned}\n"))
+    assert cfg.root == (tmp_path / ".driftline").resolve()
+    assert cfg.tracking_uri == f"sqlite:///{tmp_path.resolve() / '.driftline' / 'mlflow.db'}"
+    assert cfg.database_url.endswith(".driftline/driftline.db")
+    assert cfg.suite_path == tmp_path.resolve() / "data_contracts" / "suites" / "shop.json"
+    assert cfg.data.task == "auto" and cfg.gate.mode == "holdout" and cfg.window.holdout_batches == 1
+    assert "drift_share: 0.5" in dump_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("project: a\ndata: {target: y}\ngate: {margn: 0.1}\n", "unknown key 'gate.margn'"),
+        ("project: a\ndata: {target: y, task: binaryy}\n", "key 'data.task' has invalid value 'binaryy'"),
+        ("project: a\ndata: {target: y}\ndrift: {drift_share: 2}\n", "key 'drift.drift_share' has invalid value 2"),
+        ("project: a\n", "missing required key 'data'"),
+        ("project: a\ndata: {target: y}\npolicy: {drift_k: 4, drift_m: 3}\n", "drift_k=4 must be ≤ drift_m=3"),
+        ("project: 'a b'\ndata: {target: y}\n", "key 'project' has invalid value 'a b'"),
+    ],
+)
+def test_wrong_key_or_value_names_key_value_and_rule(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert expected in message and str(tmp_path) in message
+    assert "\n" not in message
+
+
+def test_allowed_values_are_listed(tmp_path):
+    with pytest.raises(ConfigError, match="allowed: 'auto', 'binary', 'multiclass' or 'regression'"):
+        parse_config({"project": "a", "data": {"target": "y", "task": "x"}}, base_dir=tmp_path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="no config file"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "project: [unclosed\n"))

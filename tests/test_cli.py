@@ -1,0 +1,83 @@
+"""The real `driftline` command, as a user runs it (subprocesses, embedded default stores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.streams import make_batch
+
+pytestmark = pytest.mark.slow
+DRIFTLINE = shutil.which("driftline")
+
+
+def driftline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return subprocess.run([DRIFTLINE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    pd.concat([make_batch(900, seed=s, start=s * 900) for s in range(4)]).to_csv(root / "history.csv", index=False)
+    done = driftline("init", "--data", "history.csv", "--target", "y", "--time-column", "ts",
+                     "--id-column", "event_id", "--dir", "proj", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "PROMOTED" in done.stdout
+    return root / "proj"
+
+
+def test_help_lists_the_commands():
+    done = subprocess.run([DRIFTLINE, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for command in ("ingest", "labels", "status", "retrain", "promote", "rollback", "models", "explain"):
+        assert command in done.stdout
+
+
+def test_ingest_json_and_exit_codes(project):
+    good = make_batch(700, seed=50, start=50_000)
+    good.to_csv(project / "good.csv", index=False)
+    done = driftline("ingest", "good.csv", "--json", "--no-retrain", cwd=project)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["status"] == "accepted" and out["rows"] == 700
+    assert out["scoring"] == {**out["scoring"], "model_version": "1", "rows_scored": 700}
+    assert set(out["contract"]) >= {"success", "failures"} and out["contract"]["success"] is True
+    assert set(out["drift"]) >= {"detected", "share", "drifted_columns", "report"}
+    assert out["performance"]["champion:1"]["n"] == 700
+    assert set(out["decision"]) >= {"retrain", "reasons"}
+
+    again = driftline("ingest", "good.csv", "--json", cwd=project)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "duplicate"
+
+    good.assign(x2="oops").to_csv(project / "typed.csv", index=False)
+    bad = driftline("ingest", "typed.csv", "--json", cwd=project)
+    assert bad.returncode == 3, bad.stderr
+    failures = json.loads(bad.stdout)["contract"]["failures"]
+    assert any(f["column"] == "x2" and f["severity"] == "block" for f in failures)
+
+
+def test_bad_config_exits_2_with_one_line(project, tmp_path):
+    (tmp_path / "driftline.yaml").write_text("project: p\ndata: {target: y}\nwindow: {batches: 0}\n")
+    done = driftline("status", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "window.batches" in done.stderr and "0" in done.stderr
+
+
+def test_models_and_explain(project):
+    done = driftline("models", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    models = json.loads(done.stdout)
+    assert models["versions"][0]["aliases"] == ["champion"] and models["ledger"][0]["to_version"] == "1"
+    make_batch(3, seed=60, start=90_000).drop(columns=["y"]).to_csv(project / "rows.csv", index=False)
+    done = driftline("explain", "--rows", "rows.csv", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert [r["row_key"] for r in rows] == ["e90000", "e90001", "e90002"]
+    assert all(len(r["top"]) == 5 and {"feature", "value", "contribution"} <= set(r["top"][0]) for r in rows)
