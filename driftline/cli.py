@@ -25,6 +25,8 @@ app.add_typer(contract_app, name="contract")
 
 out = Console()
 err = Console(stderr=True)
+if not out.is_terminal:  # piped or captured: wide enough that tables keep one line per row
+    out.width = max(out.width, 140)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
@@ -176,6 +178,6 @@ def main() -> None:
     from driftline.env import apply_process_env
 
     apply_process_env()
-    from driftline import cli_models  # noqa: F401 - registers the model commands
+    from driftline import cli_demo, cli_models  # noqa: F401 - register their commands
 
     app()

@@ -22,6 +22,9 @@ PROCESS_ENV: dict[str, str] = {
     # No interactive prompts from git lookups done by MLflow to record the code version.
     "GIT_PYTHON_REFRESH": "quiet",
     "MPLBACKEND": "Agg",
+    # Progress bars of library internals would garble Driftline's own progress output.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "TQDM_DISABLE": "1",
 }
 
 

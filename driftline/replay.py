@@ -111,25 +111,6 @@ def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def check_plan(*, policy: str, warmup: int, label_lag: int, batches: int) -> None:
-    """Validate the replay's options against the number of batches.
-
-    Raises:
-        ReplayError: naming the option, its value and what is allowed.
-    """
-    if policy not in POLICIES:
-        raise ReplayError(f"--policy {policy!r}: use one of {', '.join(POLICIES)}")
-    if warmup < 2:
-        raise ReplayError(f"--warmup {warmup}: needs at least 2 batches (one to train, one held out)")
-    if label_lag < 0:
-        raise ReplayError(f"--label-lag {label_lag}: must be 0 or more batches")
-    if batches <= warmup:
-        raise ReplayError(
-            f"the file splits into {batches} batch(es): need more than --warmup {warmup}; "
-            "use a shorter --freq, fewer --rows or a smaller --warmup"
-        )
-
-
 def with_replay_id(
     frame: pd.DataFrame, *, id_column: str | None, label_lag: int
 ) -> tuple[pd.DataFrame, str | None, str | None]:
@@ -157,24 +138,11 @@ def with_replay_id(
     return frame, id_column, None
 
 
-def replay_config(
-    base: Mapping[str, Any] | None,
-    *,
-    project: str,
-    target: str,
-    time_column: str,
-    id_column: str | None,
-    task: str | None,
-) -> dict[str, Any]:
-    """The raw config of a replay project: the base settings, its own storage and these columns."""
+def replay_config(base: Mapping[str, Any] | None, *, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw config of a replay project: `base` settings, its own storage, `data` keys (None: keep)."""
     raw = {k: v for k, v in (base or {}).items() if k not in _NOT_INHERITED}
-    data = dict(raw.get("data") or {})
-    data.update(target=target, time_column=time_column)
-    if id_column is not None:
-        data["id_column"] = id_column
-    if task is not None:
-        data["task"] = task
-    return {"project": project, **raw, "data": data}
+    merged = {**(raw.get("data") or {}), **{k: v for k, v in data.items() if v is not None}}
+    return {"project": project, **raw, "data": merged}
 
 
 @dataclass(frozen=True)
@@ -201,13 +169,23 @@ def plan_replay(
     """Check the options against the data and cut it into batches.
 
     Raises:
-        ReplayError: a missing column, bad option, or too few batches for the warmup.
+        ReplayError: naming the option and value: a missing column, a bad option, too few batches.
     """
+    if policy not in POLICIES:
+        raise ReplayError(f"--policy {policy!r}: use one of {', '.join(POLICIES)}")
+    if warmup < 2:
+        raise ReplayError(f"--warmup {warmup}: needs at least 2 batches (one to train, one held out)")
+    if label_lag < 0:
+        raise ReplayError(f"--label-lag {label_lag}: must be 0 or more batches")
     if target not in frame.columns:
         raise ReplayError(f"--target {target!r} is not a column of the file")
     frame, id_col, note = with_replay_id(frame, id_column=id_column, label_lag=label_lag)
     batches = split_batches(frame, time_column=time_column, freq=freq, rows=rows)
-    check_plan(policy=policy, warmup=warmup, label_lag=label_lag, batches=len(batches))
+    if len(batches) <= warmup:
+        raise ReplayError(
+            f"the file splits into {len(batches)} batch(es): need more than --warmup {warmup}; "
+            "use a shorter --freq, fewer --rows or a smaller --warmup"
+        )
     return Plan(batches, id_col, (note,) if note else ())
 
 
@@ -279,12 +257,8 @@ def step_record(
 def finalize(
     records: Sequence[BatchRecord], outcomes: Mapping[str, tuple[str | None, float | None]]
 ) -> list[BatchRecord]:
-    """Fill in who served each batch and its realized metric, once every label has arrived.
-
-    Args:
-        outcomes: batch_id → (serving champion version, realized metric) from the state store.
-    Duplicates (a file seen before) take nothing: the original batch already counts.
-    """
+    """Fill in who served each batch and its realized metric (`outcomes`: batch_id → (version,
+    metric) from the state store, once every label arrived). A duplicate file takes nothing."""
     out = []
     for rec in records:
         if rec.status in ("accepted", "quarantined"):
@@ -328,9 +302,3 @@ def summarize(
         "notes": list(notes),
         "per_batch": [r.to_dict() for r in records],
     }
-
-
-def compare_rows(summaries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per policy for the `--compare` table."""
-    keys = ("mean_score", "scored", "retrains", "promotions", "quarantined", "final_champion")
-    return [{"policy": policy, **{k: s.get(k) for k in keys}} for policy, s in summaries.items()]

@@ -1,13 +1,18 @@
-"""Replay plots: the serving champion's realized metric per batch, with retrain and promotion marks.
+"""Replay plots: the serving champion's realized metric per batch, with retrain and promotion marks,
+and their record in the project's MLflow (a run named `replay`).
 
 matplotlib with the Agg backend (no display needed); imported only when a plot is drawn.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from driftline.workspace import Workspace
 
 COLORS = {"driftline": "tab:blue", "never": "tab:gray", "always": "tab:orange"}
 
@@ -57,26 +62,50 @@ def plot_replay(summary: Mapping[str, Any], path: Path) -> Path:
         for r in per_batch:
             x = r["batch"] + 0.5
             if r["retrain"] is not None and not r["promoted"]:
-                ax.axvline(x, color="0.5", linestyle=":", label="retrain (rejected)" * (not labeled["retrain"]))
+                ax.axvline(
+                    x, color="0.5", linestyle=":", label="retrain (rejected)" * (not labeled["retrain"])
+                )
                 labeled["retrain"] = True
             if r["promoted"]:
                 style = "--" if r["forced"] else "-"
-                ax.axvline(x, color="tab:green", linestyle=style, alpha=0.7,
-                           label="promotion" * (not labeled["promotion"]))
-                ax.annotate(f"v{r['promoted']}", (x, 1.0), xycoords=("data", "axes fraction"),
-                            fontsize=8, ha="center", va="bottom", color="tab:green")
+                ax.axvline(
+                    x,
+                    color="tab:green",
+                    linestyle=style,
+                    alpha=0.7,
+                    label="promotion" * (not labeled["promotion"]),
+                )
+                ax.annotate(
+                    f"v{r['promoted']}",
+                    (x, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    fontsize=8,
+                    ha="center",
+                    va="bottom",
+                    color="tab:green",
+                )
                 labeled["promotion"] = True
         bad = [r["batch"] for r in per_batch if r["status"] == "quarantined"]
         if bad:
-            ax.scatter(bad, [0.02] * len(bad), marker="x", color="tab:red", s=60, label="quarantined",
-                       transform=ax.get_xaxis_transform())
+            ax.scatter(
+                bad,
+                [0.02] * len(bad),
+                marker="x",
+                color="tab:red",
+                s=60,
+                label="quarantined",
+                transform=ax.get_xaxis_transform(),
+            )
         mean = summary.get("mean_score")
         if mean is not None:
             ax.axhline(mean, color=color, alpha=0.3, linestyle="-.", label=f"mean {mean:.3f}")
         _ticks(ax, per_batch)
         ax.set_ylabel(summary["metric"])
-        ax.set_title(f"replay, policy {summary['policy']}: {summary['retrains']} retrain(s), "
-                     f"{summary['promotions']} promotion(s), {summary['quarantined']} quarantined", pad=16)
+        ax.set_title(
+            f"replay, policy {summary['policy']}: {summary['retrains']} retrain(s), "
+            f"{summary['promotions']} promotion(s), {summary['quarantined']} quarantined",
+            pad=16,
+        )
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,3 +144,33 @@ def plot_compare(summaries: Mapping[str, Mapping[str, Any]], path: Path) -> Path
 
         plt.close(fig)
     return path
+
+
+def publish(ws: Workspace, summary: dict[str, Any]) -> dict[str, str]:
+    """Save the plot and the summary JSON in the project and log both to a `replay` MLflow run.
+
+    Returns:
+        Paths of the PNG and the JSON, and the MLflow run id.
+    """
+    folder = ws.root / "replay"
+    png = plot_replay(summary, folder / "replay.png")
+    path = folder / "replay.json"
+    path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))
+    registry = ws.registry
+    run_id = registry.start_run(
+        name="replay", tags={"driftline.kind": "replay", "driftline.policy": summary["policy"]}
+    )
+    try:
+        params = ("policy", "label_lag", "warmup", "file", "freq", "rows_per_batch")
+        registry.log_params(run_id, {k: summary[k] for k in params})
+        for rec in summary["per_batch"]:
+            registry.log_metrics(run_id, {f"replay.{summary['metric']}": rec["metric"]}, step=rec["batch"])
+        totals = ("mean_score", "scored", "retrains", "promotions", "quarantined")
+        registry.log_metrics(run_id, {k: summary[k] for k in totals})
+        registry.log_artifact(run_id, png, folder="replay")
+        registry.log_artifact(run_id, path, folder="replay")
+    except Exception:
+        registry.end_run(run_id, failed=True)
+        raise
+    registry.end_run(run_id)
+    return {"png": str(png), "json": str(path), "mlflow_run_id": run_id}

@@ -1,0 +1,236 @@
+"""`driftline replay`: a historical file, batch by batch, through the real cycle (test-then-train)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from driftline.cli import EXIT_USAGE, app, err, fail, out, quiet_libraries
+from driftline.config import CONFIG_FILE, ConfigError, load_config
+from driftline.replay import POLICIES, ReplayError, parse_freq, plan_replay
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _line(rec: dict[str, Any]) -> str:
+    parts = [
+        f"batch {rec['batch']:>3}",
+        f"{rec['label']:<22}",
+        f"{rec['rows']:>7,} rows",
+        f"{rec['status']:<11}",
+    ]
+    if rec["drift_share"] is not None:
+        parts.append(f"drift {rec['drift_share']:.2f}")
+    if rec["phase"] == "warmup":
+        parts.append("warmup")
+    if rec["retrain"]:
+        parts.append(f"retrain v{rec['retrain']} ({rec['gate'] or 'no gate'})")
+    if rec["promoted"]:
+        parts.append(f"→ champion v{rec['promoted']}" + (" (forced)" if rec["forced"] else ""))
+    return "  ".join(parts)
+
+
+def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    from flows.replay import replay as replay_flow
+
+    with Progress(
+        TextColumn(f"[bold]{policy:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as bar:
+        job = bar.add_task(policy, total=total_hint)
+
+        def progress(event: dict[str, Any]) -> None:
+            if event["event"] == "batch":
+                bar.console.print(f"[dim]{policy}[/] " + _line(event), highlight=False)
+                bar.update(job, completed=event["batch"])
+
+        return cast(dict[str, Any], replay_flow(policy=policy, progress=progress, **kwargs))
+
+
+def _per_batch_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"replay · policy {summary['policy']}", title_justify="left")
+    for name in (
+        "batch",
+        "period",
+        "rows",
+        "status",
+        "drift",
+        "champion",
+        summary["metric"],
+        "retrain",
+        "promoted",
+    ):
+        table.add_column(name, justify="right" if name in ("batch", "rows", "drift") else "left")
+    for r in summary["per_batch"]:
+        promoted = f"v{r['promoted']}" + (" (forced)" if r["forced"] else "") if r["promoted"] else "—"
+        table.add_row(
+            str(r["batch"]),
+            r["label"],
+            f"{r['rows']:,}",
+            r["status"] + (" (warmup)" * (r["phase"] == "warmup")),
+            _fmt(r["drift_share"], 2),
+            f"v{r['champion']}" if r["champion"] else "—",
+            _fmt(r["metric"]),
+            f"v{r['retrain']} {r['gate'] or ''}".strip() if r["retrain"] else "—",
+            promoted,
+        )
+    return table
+
+
+def _totals(summary: dict[str, Any]) -> str:
+    return (
+        f"mean {summary['metric']} {_fmt(summary['mean_score'])} over {summary['scored']} scored batch(es); "
+        f"{summary['retrains']} retrain(s), {summary['promotions']} promotion(s), "
+        f"{summary['quarantined']} quarantined, champion v{summary['initial_champion']} → "
+        f"v{summary['final_champion']}"
+    )
+
+
+def compare_rows(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per policy for the `--compare` table and JSON."""
+    keys = ("mean_score", "scored", "retrains", "promotions", "quarantined", "final_champion")
+    return [{"policy": policy, **{k: s.get(k) for k in keys}} for policy, s in summaries.items()]
+
+
+def _compare_table(summaries: dict[str, dict[str, Any]]) -> Table:
+    metric = next(iter(summaries.values()))["metric"]
+    table = Table(title="replay · policies compared on the same batches", title_justify="left")
+    for name in ("policy", f"mean {metric}", "scored", "retrains", "promotions", "quarantined", "champion"):
+        table.add_column(name, justify="left" if name == "policy" else "right")
+    for row in compare_rows(summaries):
+        table.add_row(
+            row["policy"],
+            _fmt(row["mean_score"]),
+            str(row["scored"]),
+            str(row["retrains"]),
+            str(row["promotions"]),
+            str(row["quarantined"]),
+            f"v{row['final_champion']}",
+        )
+    return table
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="Historical data with labels (CSV/Parquet).")],
+    target: Annotated[str, typer.Option("--target", help="Target column.")],
+    time_column: Annotated[
+        str, typer.Option("--time-column", help="Event time column (orders the batches).")
+    ],
+    freq: Annotated[
+        str | None, typer.Option(help="One batch per period: a pandas alias (D, W, 2W, M, Y).")
+    ] = None,
+    rows: Annotated[int | None, typer.Option(help="Or one batch per N rows.", min=1)] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Row id column (a synthetic one is made if needed).")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression.")] = None,
+    label_lag: Annotated[int, typer.Option(help="Batches after which a batch's labels arrive.", min=0)] = 0,
+    policy: Annotated[str, typer.Option(help="driftline (retrain policy), never, or always.")] = "driftline",
+    warmup: Annotated[int, typer.Option(help="Leading batches that train the first champion.", min=2)] = 2,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
+    ] = None,
+    compare: Annotated[bool, typer.Option(help="Run all three policies on the same batches.")] = False,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Folder for the replay projects (default: temp).")
+    ] = None,
+) -> None:
+    """Replay FILE as time-ordered batches through the real batch cycle, test-then-train.
+
+    Each batch is scored by the champion in service before its labels are used. Settings other
+    than the columns come from ./driftline.yaml when there is one. Each policy gets a fresh
+    project folder under --dir; the plot and JSON are logged to that project's MLflow.
+    """
+    quiet_libraries()
+    from driftline.batch_io import BatchReadError, read_table
+    from driftline.env import apply_process_env
+
+    if policy not in POLICIES:
+        raise fail(f"--policy {policy!r}: use one of {', '.join(POLICIES)}", EXIT_USAGE)
+    base = Path(CONFIG_FILE).resolve() if Path(CONFIG_FILE).is_file() else None
+    try:
+        base_id = load_config(base).data.id_column if base else None
+        if freq is not None:
+            parse_freq(freq)
+        frame = read_table(file)
+        plan = plan_replay(
+            frame,
+            target=target,
+            time_column=time_column,
+            id_column=id_column or base_id,
+            freq=freq,
+            rows=rows,
+            label_lag=label_lag,
+            policy=policy,
+            warmup=warmup,
+        )
+    except (BatchReadError, ReplayError, ConfigError) as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    root = (directory or Path(tempfile.mkdtemp(prefix="driftline-replay-"))).resolve()
+    policies = list(POLICIES) if compare else [policy]
+    for p in policies:
+        if (root / p / CONFIG_FILE).exists():
+            raise fail(f"{root / p}: holds a project already; a replay needs a fresh --dir", EXIT_USAGE)
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    apply_process_env()
+    for note in plan.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    out.print(
+        f"{file}: {len(plan.batches)} batches ({warmup} warmup), label lag {label_lag}, projects under {root}"
+    )
+
+    kwargs = {
+        "path": str(file.resolve()),
+        "target": target,
+        "time_column": time_column,
+        "freq": freq,
+        "rows": rows,
+        "id_column": id_column,
+        "task": task,
+        "label_lag": label_lag,
+        "warmup": warmup,
+        "config_path": str(base) if base else None,
+    }
+    summaries: dict[str, dict[str, Any]] = {}
+    for p in policies:
+        try:
+            summaries[p] = _run_one(
+                p, total_hint=len(plan.batches), kwargs={**kwargs, "directory": str(root / p)}
+            )
+        except (ReplayError, ConfigError, BatchReadError) as e:
+            raise fail(str(e), EXIT_USAGE) from None
+        out.print(_per_batch_table(summaries[p]))
+        out.print(_totals(summaries[p]), highlight=False)
+        made = summaries[p]["artifacts"]
+        out.print(f"plot {made['png']} · MLflow run {made['mlflow_run_id']}")
+    result: dict[str, Any] = summaries[policy] if not compare else {"policies": summaries}
+    if compare:
+        from driftline.replay_plot import plot_compare
+
+        result["compare"] = compare_rows(summaries)
+        result["plot"] = str(plot_compare(summaries, root / "compare.png"))
+        out.print(_compare_table(summaries))
+        out.print(f"plot {result['plot']}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2, default=str, allow_nan=False) + "\n")
+        out.print(f"wrote {json_out}")
