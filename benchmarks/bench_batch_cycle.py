@@ -140,34 +140,61 @@ def reset_peak_rss() -> bool:
 
 
 class Timings:
-    """Accumulates seconds per label for the current record (wrappers add to it)."""
+    """Seconds and peak RSS per label for the current record (wrappers add to it).
 
-    def __init__(self) -> None:
+    Peak RSS per label: VmHWM is reset when a label starts and read when it ends. Nested labels
+    would lose the enclosing label's earlier peak, so the peak seen so far is carried up a stack.
+    """
+
+    def __init__(self, track_peaks: bool = True) -> None:
         self.current: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}  # MiB
+        self.track_peaks = track_peaks
+        self._stack: list[list[Any]] = []  # [label, highest VmHWM seen so far in KiB]
+
+    def reset(self) -> None:
+        self.current, self.peaks = {}, {}
 
     def add(self, label: str, seconds: float) -> None:
         self.current[label] = self.current.get(label, 0.0) + seconds
+
+    def _enter(self, label: str) -> None:
+        if not self.track_peaks:
+            return
+        hwm = _status_kib("VmHWM")
+        for frame in self._stack:
+            frame[1] = max(frame[1], hwm)
+        reset_peak_rss()
+        self._stack.append([label, _status_kib("VmHWM")])
+
+    def _exit(self) -> None:
+        if not self.track_peaks:
+            return
+        label, seen = self._stack.pop()
+        peak = max(seen, _status_kib("VmHWM"))
+        for frame in self._stack:
+            frame[1] = max(frame[1], peak)
+        self.peaks[label] = max(self.peaks.get(label, 0.0), peak / 1024)
 
     def wrap(self, owner: Any, attr: str, label: str) -> None:
         original = getattr(owner, attr)
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
+            with self.time(label):
                 return original(*args, **kwargs)
-            finally:
-                self.add(label, time.perf_counter() - started)
 
         setattr(owner, attr, timed)
 
     @contextlib.contextmanager
     def time(self, label: str) -> Iterator[None]:
+        self._enter(label)
         started = time.perf_counter()
         try:
             yield
         finally:
             self.add(label, time.perf_counter() - started)
+            self._exit()
 
 
 def instrument(timings: Timings) -> None:
@@ -250,7 +277,7 @@ class Bare:
         run, _ = v._plan(entries, self.suite, columns)
         return v._build_suite(str(self.suite.get("name")), run, "bench")
 
-    def run(self, path: Path, tag: str) -> tuple[dict[str, float], dict[str, Any]]:
+    def run(self, path: Path, tag: str) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
         import hashlib
 
         import numpy as np
@@ -327,8 +354,9 @@ class Bare:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         pred = "__prediction_score"
         with t.time("drift"):
-            cur = frame[features].assign(**{pred: score})
-            cur = cur.sample(n=min(len(cur), cfg.drift.max_rows), random_state=cfg.drift.seed)
+            n = min(len(frame), cfg.drift.max_rows)
+            picked = frame.sample(n=n, random_state=cfg.drift.seed).index if n < len(frame) else frame.index
+            cur = frame.loc[picked, features].assign(**{pred: score[frame.index.get_indexer(picked)]})
             ref = self.reference
             if len(ref) > cfg.drift.max_rows:
                 ref = ref.sample(n=cfg.drift.max_rows, random_state=cfg.drift.seed)
@@ -362,7 +390,7 @@ class Bare:
             "mlflow_metrics": len(items),
             "auc": float(values["auc"]),
         }
-        return t.current, info
+        return t.current, t.peaks, info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,43 +458,71 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
     records = []
     for r in range(repeats):
         path = batch_file(size, seed_base + 10 + r)
-        gc.collect()
-        rss_before = _status_kib("VmRSS")
-        peak_reset = reset_peak_rss()
-        timings.current = {}
-        t0 = time.perf_counter()
-        out = batch_cycle(path=str(path), config_path=config_path, allow_retrain=False)
-        total = time.perf_counter() - t0
-        peak_cycle = _status_kib("VmHWM")
-        stages = dict(timings.current)
-        if out.get("status") != "accepted":
-            raise SystemExit(f"batch not accepted: {out.get('status')}: {out.get('contract')}")
-        gc.collect()
-        bare_times, bare_info = bare.run(path, f"{size}-{r}")
-        bare_total = sum(bare_times.values())
+
+        def run_cycle(path: Path = path) -> dict[str, Any]:
+            gc.collect()
+            rss_before = _status_kib("VmRSS")
+            timings.reset()
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            with timings.time("cycle"):
+                out = batch_cycle(path=str(path), config_path=config_path, allow_retrain=False)
+            total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            if out.get("status") != "accepted":
+                raise SystemExit(f"batch not accepted: {out.get('status')}: {out.get('contract')}")
+            stages = {k: v for k, v in timings.current.items() if k != "cycle"}
+            return {
+                "out": out,
+                "total": total,
+                "cpu": cpu,
+                "stages": stages,
+                "peaks": dict(timings.peaks),
+                "rss_before": rss_before,
+            }
+
+        def run_bare(path: Path = path, r: int = r) -> dict[str, Any]:
+            gc.collect()
+            cpu0 = time.process_time()
+            times, peaks, info = bare.run(path, f"{size}-{r}")
+            return {"times": times, "peaks": peaks, "info": info, "cpu": time.process_time() - cpu0}
+
+        # Alternate the order so slow phases of a shared machine hit both sides alike.
+        if r % 2 == 0:
+            c, b = run_cycle(), run_bare()
+        else:
+            b, c = run_bare(), run_cycle()
+        stages, total = c["stages"], c["total"]
+        bare_total = sum(b["times"].values())
         accounted = sum(stages.get(s, 0.0) for s, _ in STAGES)
+        out = c["out"]
         records.append(
             {
                 "repeat": r,
+                "order": "cycle-first" if r % 2 == 0 else "bare-first",
                 "total_s": total,
+                "cpu_s": c["cpu"],
                 "run_batch_s": stages.get("run_batch", 0.0),
                 "flow_overhead_s": total - stages.get("run_batch", 0.0),
                 "glue_and_task_engine_s": stages.get("run_batch", 0.0) - accounted,
                 "stages_s": {k: v for k, v in stages.items() if k != "run_batch"},
-                "bare_s": bare_times,
+                "stage_peak_rss_mib": c["peaks"],
+                "bare_s": b["times"],
+                "bare_peak_rss_mib": b["peaks"],
                 "bare_total_s": bare_total,
+                "bare_cpu_s": b["cpu"],
                 "ratio": total / bare_total,
+                "cpu_ratio": c["cpu"] / b["cpu"],
                 "rows_per_s": size / total,
-                "rss_before_mib": rss_before / 1024,
-                "peak_rss_cycle_mib": peak_cycle / 1024 if peak_reset else None,
+                "rss_before_mib": c["rss_before"] / 1024,
+                "peak_rss_cycle_mib": c["peaks"].get("cycle"),
                 "contract": {k: out["contract"].get(k) for k in ("success", "passed", "warning_count")},
                 "drift_share": (out.get("drift") or {}).get("share"),
-                "bare_info": bare_info,
+                "bare_info": b["info"],
             }
         )
         print(
-            f"[{size}] repeat {r}: cycle {total:.2f}s, bare {bare_total:.2f}s, "
-            f"ratio {total / bare_total:.2f}, peak {peak_cycle / 1024:.0f} MiB",
+            f"[{size}] repeat {r}: cycle {total:.2f}s (cpu {c['cpu']:.2f}), bare {bare_total:.2f}s "
+            f"(cpu {b['cpu']:.2f}), ratio {total / bare_total:.2f}, "
+            f"peak {c['peaks'].get('cycle', 0):.0f} MiB",
             file=sys.stderr,
             flush=True,
         )
@@ -507,6 +563,15 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "bare_total_s": _median([r["bare_total_s"] for r in recs]),
         "ratio": _median([r["ratio"] for r in recs]),
         "ratio_all": [round(r["ratio"], 3) for r in recs],
+        "cpu_s": _median([r["cpu_s"] for r in recs]),
+        "bare_cpu_s": _median([r["bare_cpu_s"] for r in recs]),
+        "cpu_ratio": _median([r["cpu_ratio"] for r in recs]),
+        "cpu_ratio_all": [round(r["cpu_ratio"], 3) for r in recs],
+        "rss_before_mib": _median([r["rss_before_mib"] for r in recs]),
+        "stage_peak_rss_mib": {
+            s: _median([r["stage_peak_rss_mib"].get(s, 0.0) for r in recs]) for s in stage_names
+        },
+        "bare_peak_rss_mib": {b: _median([r["bare_peak_rss_mib"].get(b, 0.0) for r in recs]) for b in BARE},
         "peak_rss_cycle_mib": _median(peaks) if peaks else None,
         "peak_rss_cycle_max_mib": max(peaks) if peaks else None,
         "peak_rss_process_mib": result["peak_rss_process_mib"],
@@ -526,6 +591,10 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
     rows.append(["rows/s"] + [f"{s['rows_per_s']:,.0f}" for s in summaries])
     rows.append(["bare total"] + [f"{s['bare_total_s']:.3f}" for s in summaries])
     rows.append(["ratio cycle/bare"] + [f"{s['ratio']:.2f}" for s in summaries])
+    rows.append(["CPU s cycle (process)"] + [f"{s['cpu_s']:.3f}" for s in summaries])
+    rows.append(["CPU s bare"] + [f"{s['bare_cpu_s']:.3f}" for s in summaries])
+    rows.append(["CPU ratio"] + [f"{s['cpu_ratio']:.2f}" for s in summaries])
+    rows.append(["RSS before cycle MiB"] + [f"{s['rss_before_mib']:.0f}" for s in summaries])
     rows.append(
         ["peak RSS cycle MiB"]
         + [f"{s['peak_rss_cycle_mib']:.0f}" if s["peak_rss_cycle_mib"] else "n/a" for s in summaries]
@@ -534,9 +603,14 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
     rows.append(["--- sub-stages"] + [""] * len(summaries))
     for name, _ in SUBSTAGES:
         rows.append([name] + [f"{s['stages_s'][name]:.3f}" for s in summaries])
+    rows.append(["--- peak RSS MiB per stage"] + [""] * len(summaries))
+    for name in stage_names:
+        rows.append([f"peak.{name}"] + [f"{s['stage_peak_rss_mib'][name]:.0f}" for s in summaries])
     rows.append(["--- bare calls"] + [""] * len(summaries))
     for name in BARE:
         rows.append([f"bare.{name}"] + [f"{s['bare_s'][name]:.3f}" for s in summaries])
+    for name in BARE:
+        rows.append([f"bare.peak.{name}"] + [f"{s['bare_peak_rss_mib'][name]:.0f}" for s in summaries])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))

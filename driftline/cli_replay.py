@@ -14,7 +14,7 @@ from rich.table import Table
 
 from driftline.cli import EXIT_USAGE, app, err, fail, out, quiet_libraries
 from driftline.config import CONFIG_FILE, ConfigError, load_config
-from driftline.replay import POLICIES, ReplayError, parse_freq, plan_replay
+from driftline.replay import POLICIES, ReplayError, plan_replay
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -25,22 +25,30 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _line(rec: dict[str, Any]) -> str:
-    parts = [
-        f"batch {rec['batch']:>3}",
-        f"{rec['label']:<22}",
-        f"{rec['rows']:>7,} rows",
-        f"{rec['status']:<11}",
-    ]
-    if rec["drift_share"] is not None:
-        parts.append(f"drift {rec['drift_share']:.2f}")
-    if rec["phase"] == "warmup":
-        parts.append("warmup")
-    if rec["retrain"]:
-        parts.append(f"retrain v{rec['retrain']} ({rec['gate'] or 'no gate'})")
-    if rec["promoted"]:
-        parts.append(f"→ champion v{rec['promoted']}" + (" (forced)" if rec["forced"] else ""))
-    return "  ".join(parts)
+def _cells(r: dict[str, Any]) -> dict[str, str]:
+    """One batch record as short display texts."""
+    status = "warmup" if r["phase"] == "warmup" and r["status"] == "accepted" else r["status"]
+    forced = " forced" if r["forced"] else ""
+    return {
+        "batch": str(r["batch"]),
+        "period": r["label"],
+        "rows": f"{r['rows']:,}",
+        "status": status,
+        "drift": _fmt(r["drift_share"], 2),
+        "model": f"v{r['champion']}" if r["champion"] else "—",
+        "metric": _fmt(r["metric"]),
+        "retrain": f"v{r['retrain']} {r['gate'] or ''}".strip() if r["retrain"] else "—",
+        "champion": f"→ v{r['promoted']}{forced}" if r["promoted"] else "",
+    }
+
+
+def _line(r: dict[str, Any]) -> str:
+    c = _cells(r)
+    retrain = f"retrain {c['retrain']}" if r["retrain"] else ""
+    return (
+        f"batch {c['batch']:>3} {c['period']}  {c['rows']:>7} rows  {c['status']:<11} drift {c['drift']}"
+        f"  {retrain}  {c['champion']}".rstrip()
+    )
 
 
 def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -58,39 +66,21 @@ def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[st
 
         def progress(event: dict[str, Any]) -> None:
             if event["event"] == "batch":
-                bar.console.print(f"[dim]{policy}[/] " + _line(event), highlight=False)
+                bar.console.print(_line(event), highlight=False)
                 bar.update(job, completed=event["batch"])
 
-        return cast(dict[str, Any], replay_flow(policy=policy, progress=progress, **kwargs))
+        return cast(dict[str, Any], replay_flow(progress=progress, **kwargs))
 
 
 def _per_batch_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"replay · policy {summary['policy']}", title_justify="left")
-    for name in (
-        "batch",
-        "period",
-        "rows",
-        "status",
-        "drift",
-        "champion",
-        summary["metric"],
-        "retrain",
-        "promoted",
-    ):
-        table.add_column(name, justify="right" if name in ("batch", "rows", "drift") else "left")
-    for r in summary["per_batch"]:
-        promoted = f"v{r['promoted']}" + (" (forced)" if r["forced"] else "") if r["promoted"] else "—"
-        table.add_row(
-            str(r["batch"]),
-            r["label"],
-            f"{r['rows']:,}",
-            r["status"] + (" (warmup)" * (r["phase"] == "warmup")),
-            _fmt(r["drift_share"], 2),
-            f"v{r['champion']}" if r["champion"] else "—",
-            _fmt(r["metric"]),
-            f"v{r['retrain']} {r['gate'] or ''}".strip() if r["retrain"] else "—",
-            promoted,
+    names = ("batch", "period", "rows", "status", "drift", "model", summary["metric"], "retrain", "champion")
+    for name in names:
+        table.add_column(
+            name, justify="right" if name in ("batch", "rows", "drift") else "left", no_wrap=True
         )
+    for r in summary["per_batch"]:
+        table.add_row(*_cells(r).values())
     return table
 
 
@@ -161,76 +151,60 @@ def replay(
     """
     quiet_libraries()
     from driftline.batch_io import BatchReadError, read_table
-    from driftline.env import apply_process_env
 
-    if policy not in POLICIES:
-        raise fail(f"--policy {policy!r}: use one of {', '.join(POLICIES)}", EXIT_USAGE)
     base = Path(CONFIG_FILE).resolve() if Path(CONFIG_FILE).is_file() else None
+    options: dict[str, Any] = dict(target=target, time_column=time_column, freq=freq, rows=rows)
+    options.update(label_lag=label_lag, warmup=warmup, policy=policy)
     try:
         base_id = load_config(base).data.id_column if base else None
-        if freq is not None:
-            parse_freq(freq)
-        frame = read_table(file)
-        plan = plan_replay(
-            frame,
-            target=target,
-            time_column=time_column,
-            id_column=id_column or base_id,
-            freq=freq,
-            rows=rows,
-            label_lag=label_lag,
-            policy=policy,
-            warmup=warmup,
-        )
+        plan = plan_replay(read_table(file), id_column=id_column or base_id, **options)
     except (BatchReadError, ReplayError, ConfigError) as e:
         raise fail(str(e), EXIT_USAGE) from None
-    root = (directory or Path(tempfile.mkdtemp(prefix="driftline-replay-"))).resolve()
     policies = list(POLICIES) if compare else [policy]
+    root = _prepare_root(directory, policies)
+    for note in plan.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    out.print(
+        f"{file}: {len(plan.batches)} batches ({warmup} warmup), label lag {label_lag}; projects in {root}"
+    )
+    kwargs = {**options, "path": str(file.resolve()), "id_column": id_column, "task": task}
+    kwargs["config_path"] = str(base) if base else None
+    summaries: dict[str, dict[str, Any]] = {}
+    for p in policies:
+        try:
+            summaries[p] = _run_one(
+                p, total_hint=len(plan.batches), kwargs={**kwargs, "policy": p, "directory": str(root / p)}
+            )
+        except (ReplayError, ConfigError, BatchReadError) as e:
+            raise fail(str(e), EXIT_USAGE) from None
+        if not compare:
+            out.print(_per_batch_table(summaries[p]))
+        made = summaries[p]["artifacts"]
+        out.print(f"{p}: {_totals(summaries[p])}\n  plot {made['png']} · MLflow run {made['mlflow_run_id']}")
+    result: dict[str, Any] = summaries[policy]
+    if compare:
+        from driftline.replay_plot import plot_compare
+
+        plot = plot_compare(summaries, root / "compare.png")
+        result = {"policies": summaries, "compare": compare_rows(summaries), "plot": str(plot)}
+        out.print(_compare_table(summaries))
+        out.print(f"plot {plot}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2, default=str, allow_nan=False) + "\n")
+        out.print(f"wrote {json_out}")
+
+
+def _prepare_root(directory: Path | None, policies: list[str]) -> Path:
+    """The folder holding one fresh project per policy; Prefect's home goes there unless set."""
+    from driftline.env import apply_process_env
+
+    root = (directory or Path(tempfile.mkdtemp(prefix="driftline-replay-"))).resolve()
     for p in policies:
         if (root / p / CONFIG_FILE).exists():
             raise fail(f"{root / p}: holds a project already; a replay needs a fresh --dir", EXIT_USAGE)
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     apply_process_env()
-    for note in plan.notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
-    out.print(
-        f"{file}: {len(plan.batches)} batches ({warmup} warmup), label lag {label_lag}, projects under {root}"
-    )
-
-    kwargs = {
-        "path": str(file.resolve()),
-        "target": target,
-        "time_column": time_column,
-        "freq": freq,
-        "rows": rows,
-        "id_column": id_column,
-        "task": task,
-        "label_lag": label_lag,
-        "warmup": warmup,
-        "config_path": str(base) if base else None,
-    }
-    summaries: dict[str, dict[str, Any]] = {}
-    for p in policies:
-        try:
-            summaries[p] = _run_one(
-                p, total_hint=len(plan.batches), kwargs={**kwargs, "directory": str(root / p)}
-            )
-        except (ReplayError, ConfigError, BatchReadError) as e:
-            raise fail(str(e), EXIT_USAGE) from None
-        out.print(_per_batch_table(summaries[p]))
-        out.print(_totals(summaries[p]), highlight=False)
-        made = summaries[p]["artifacts"]
-        out.print(f"plot {made['png']} · MLflow run {made['mlflow_run_id']}")
-    result: dict[str, Any] = summaries[policy] if not compare else {"policies": summaries}
-    if compare:
-        from driftline.replay_plot import plot_compare
-
-        result["compare"] = compare_rows(summaries)
-        result["plot"] = str(plot_compare(summaries, root / "compare.png"))
-        out.print(_compare_table(summaries))
-        out.print(f"plot {result['plot']}")
-    if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2, default=str, allow_nan=False) + "\n")
-        out.print(f"wrote {json_out}")
+    return root

@@ -36,7 +36,8 @@ class Batch:
 
     @property
     def label(self) -> str:
-        return self.start[:10] if self.start[:10] == self.end[:10] else f"{self.start[:10]}..{self.end[:10]}"
+        """The batch's first day (times are ISO text; numeric times show as they are)."""
+        return self.start[:10]
 
 
 def parse_freq(freq: str) -> pd.DateOffset:
