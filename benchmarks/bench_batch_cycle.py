@@ -130,6 +130,15 @@ def _status_kib(field: str) -> int:
     return 0
 
 
+def cpu_stall_us() -> int | None:
+    """Total µs some runnable task waited for a CPU (PSI, /proc/pressure/cpu), machine-wide."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return None
+    return int(first.rsplit("total=", 1)[1])
+
+
 def reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not allowed."""
     try:
@@ -463,10 +472,12 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
             gc.collect()
             rss_before = _status_kib("VmRSS")
             timings.reset()
-            cpu0, t0 = time.process_time(), time.perf_counter()
+            stall0, cpu0, t0 = cpu_stall_us(), time.process_time(), time.perf_counter()
             with timings.time("cycle"):
                 out = batch_cycle(path=str(path), config_path=config_path, allow_retrain=False)
             total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            stall1 = cpu_stall_us()
+            stall = (stall1 - stall0) / 1e6 / total if stall0 is not None and stall1 is not None else None
             if out.get("status") != "accepted":
                 raise SystemExit(f"batch not accepted: {out.get('status')}: {out.get('contract')}")
             stages = {k: v for k, v in timings.current.items() if k != "cycle"}
@@ -477,13 +488,16 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
                 "stages": stages,
                 "peaks": dict(timings.peaks),
                 "rss_before": rss_before,
+                "stall": stall,
             }
 
         def run_bare(path: Path = path, r: int = r) -> dict[str, Any]:
             gc.collect()
-            cpu0 = time.process_time()
+            stall0, cpu0, t0 = cpu_stall_us(), time.process_time(), time.perf_counter()
             times, peaks, info = bare.run(path, f"{size}-{r}")
-            return {"times": times, "peaks": peaks, "info": info, "cpu": time.process_time() - cpu0}
+            cpu, wall, stall1 = time.process_time() - cpu0, time.perf_counter() - t0, cpu_stall_us()
+            stall = (stall1 - stall0) / 1e6 / wall if stall0 is not None and stall1 is not None else None
+            return {"times": times, "peaks": peaks, "info": info, "cpu": cpu, "stall": stall}
 
         # Alternate the order so slow phases of a shared machine hit both sides alike.
         if r % 2 == 0:
@@ -511,6 +525,8 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
                 "bare_cpu_s": b["cpu"],
                 "ratio": total / bare_total,
                 "cpu_ratio": c["cpu"] / b["cpu"],
+                "cpu_stall_share_cycle": c["stall"],
+                "cpu_stall_share_bare": b["stall"],
                 "rows_per_s": size / total,
                 "rss_before_mib": c["rss_before"] / 1024,
                 "peak_rss_cycle_mib": c["peaks"].get("cycle"),
@@ -522,7 +538,7 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
         print(
             f"[{size}] repeat {r}: cycle {total:.2f}s (cpu {c['cpu']:.2f}), bare {bare_total:.2f}s "
             f"(cpu {b['cpu']:.2f}), ratio {total / bare_total:.2f}, "
-            f"peak {c['peaks'].get('cycle', 0):.0f} MiB",
+            f"peak {c['peaks'].get('cycle', 0):.0f} MiB, cpu stall share {c['stall']} / {b['stall']}",
             file=sys.stderr,
             flush=True,
         )
@@ -533,7 +549,15 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
         "columns": N_NUMERIC + N_CATEGORICAL + 2,
         "repeats": repeats,
         "init_seconds": init_seconds,
-        "peak_rss_process_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # ru_maxrss follows VmHWM, which the stage peaks reset: the highest peak recorded instead.
+        "peak_rss_process_mib": max(
+            [
+                v
+                for rec in records
+                for v in [*rec["stage_peak_rss_mib"].values(), *rec["bare_peak_rss_mib"].values()]
+            ]
+            + [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+        ),
         "records": records,
     }
     result_path.write_text(json.dumps(result, indent=2))
@@ -567,6 +591,8 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "bare_cpu_s": _median([r["bare_cpu_s"] for r in recs]),
         "cpu_ratio": _median([r["cpu_ratio"] for r in recs]),
         "cpu_ratio_all": [round(r["cpu_ratio"], 3) for r in recs],
+        "cpu_stall_share_cycle_all": [r["cpu_stall_share_cycle"] for r in recs],
+        "cpu_stall_share_bare_all": [r["cpu_stall_share_bare"] for r in recs],
         "rss_before_mib": _median([r["rss_before_mib"] for r in recs]),
         "stage_peak_rss_mib": {
             s: _median([r["stage_peak_rss_mib"].get(s, 0.0) for r in recs]) for s in stage_names
@@ -599,7 +625,7 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
         ["peak RSS cycle MiB"]
         + [f"{s['peak_rss_cycle_mib']:.0f}" if s["peak_rss_cycle_mib"] else "n/a" for s in summaries]
     )
-    rows.append(["peak RSS process MiB"] + [f"{s['peak_rss_process_mib']:.0f}" for s in summaries])
+    rows.append(["peak RSS worker MiB"] + [f"{s['peak_rss_process_mib']:.0f}" for s in summaries])
     rows.append(["--- sub-stages"] + [""] * len(summaries))
     for name, _ in SUBSTAGES:
         rows.append([name] + [f"{s['stages_s'][name]:.3f}" for s in summaries])

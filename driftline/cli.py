@@ -10,7 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from driftline.config import CONFIG_FILE, ConfigError, DriftlineConfig, dump_config, load_config
+from driftline.config import (
+    CONFIG_FILE,
+    TRACKING_URI_ENV,
+    ConfigError,
+    DriftlineConfig,
+    dump_config,
+    load_config,
+)
 
 app = typer.Typer(
     name="driftline",
@@ -50,7 +57,22 @@ def open_project(config_path: Path) -> DriftlineConfig:
         raise fail(str(e), EXIT_USAGE) from None
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
-    return cfg
+    return use_running_servers(cfg, config_path)
+
+
+def use_running_servers(cfg: DriftlineConfig, config_path: Path) -> DriftlineConfig:
+    """While `driftline up` runs, send flow runs to its Prefect server and MLflow writes to its
+    tracking server (the config is reloaded so the override is validated the same way)."""
+    import os
+
+    from driftline import servers
+
+    urls = servers.active(cfg)
+    if urls is None:
+        return cfg
+    os.environ["PREFECT_API_URL"] = urls.prefect_api
+    os.environ[TRACKING_URI_ENV] = urls.mlflow
+    return load_config(config_path)
 
 
 def print_json(obj: Any) -> None:

@@ -6,12 +6,14 @@ the values they need as keyword arguments, never the whole config.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_FILE = "driftline.yaml"
+TRACKING_URI_ENV = "DRIFTLINE_TRACKING_URI"
 
 
 class ConfigError(ValueError):
@@ -225,7 +227,13 @@ def load_config(path: Path) -> DriftlineConfig:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    return parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+    cfg = parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+    served = os.environ.get(TRACKING_URI_ENV)
+    if served:
+        # Set by `driftline up` users' CLI processes and its served flow runs: while the MLflow
+        # server is up, every write goes through it, never concurrently into the SQLite file.
+        cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"tracking_uri": served})})
+    return cfg
 
 
 def dump_config(config: DriftlineConfig) -> str:

@@ -39,6 +39,7 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
     Raises:
         ValueError: if ``watch_interval`` is not positive.
     """
+    from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
     from flows.batch_cycle import batch_cycle
@@ -61,7 +62,7 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
         retrain.to_deployment(
             name=RETRAIN,
             parameters={"reason": "scheduled", "config_path": config},
-            **({"cron": schedule.cron, "timezone": schedule.timezone} if schedule.cron else {}),
+            schedule=Cron(schedule.cron, timezone=schedule.timezone) if schedule.cron else None,
             **common,
         ),
         watch.to_deployment(
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 
     apply_process_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     from prefect import serve
 
     deployments = build_deployments(args.config, watch_interval=args.watch_interval)
