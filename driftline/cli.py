@@ -125,7 +125,7 @@ def ingest(
 
     Exit status: 0 accepted or duplicate, 3 quarantined, 2 bad usage or config, 1 anything else.
     """
-    cfg = open_project(config)
+    open_project(config)
     quiet_libraries()
     from flows.batch_cycle import batch_cycle
 
@@ -140,6 +140,8 @@ def ingest(
             )
         except ConfigError as e:
             raise fail(str(e), EXIT_USAGE) from None
+        except Exception as e:  # noqa: BLE001 - one line for the user; the flow run keeps the trace
+            raise fail(f"{path}: {type(e).__name__}: {e}".splitlines()[0]) from None
         results.append(result)
         if result["status"] == "quarantined":
             code = EXIT_QUARANTINED
@@ -159,7 +161,7 @@ def labels(
     as_json: JsonOption = False,
 ) -> None:
     """Deliver ground-truth labels late; realized metrics of the batches they belong to update."""
-    cfg = open_project(config)
+    open_project(config)
     quiet_libraries()
     from driftline.batch_io import BatchReadError
     from flows.labels import deliver_labels

@@ -19,7 +19,9 @@ def demo(
         "driftline-demo"
     ),
     months: Annotated[int, typer.Option(help="Monthly batches after Jan–Feb (1–10).", min=1, max=10)] = 10,
-    sample: Annotated[float, typer.Option(help="Fraction of flights used (1.0 = all).", min=0.01, max=1.0)] = 1.0,
+    sample: Annotated[
+        float, typer.Option(help="Fraction of flights used (1.0 = all).", min=0.01, max=1.0)
+    ] = 1.0,
 ) -> None:
     """Run the whole loop on 2013 NYC flights: contract, drift, retrain, gate, promotion, SHAP."""
     from driftline.demo import prepare_directory, run_demo
@@ -46,14 +48,27 @@ def demo(
 
 
 def render_demo(result, *, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    table = Table("batch", "status", "rows", "drift share", "serving champion", "AUC", "action",
-                  title="Driftline demo — 2013 NYC flights, target: arrival > 15 min late")
+    table = Table(
+        "batch",
+        "status",
+        "rows",
+        "drift share",
+        "serving champion",
+        "AUC",
+        "action",
+        title="Driftline demo — 2013 NYC flights, target: arrival > 15 min late",
+    )
     for r in result.rows:
         style = {"quarantined": "red", "accepted": "green"}.get(r.status, "")
-        table.add_row(r.batch, f"[{style}]{r.status}[/]", f"{r.rows:,}",
-                      "—" if r.drift_share is None else f"{100 * r.drift_share:.0f}%",
-                      f"v{r.champion}" if r.champion else "—",
-                      "—" if r.auc is None else f"{r.auc:.3f}", r.action)
+        table.add_row(
+            r.batch,
+            f"[{style}]{r.status}[/]",
+            f"{r.rows:,}",
+            "—" if r.drift_share is None else f"{100 * r.drift_share:.0f}%",
+            f"v{r.champion}" if r.champion else "—",
+            "—" if r.auc is None else f"{r.auc:.3f}",
+            r.action,
+        )
     out.print(table)
     d = result.directory
     out.print(f"finished in {seconds:.0f} s. Where to look next:")

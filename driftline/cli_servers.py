@@ -34,7 +34,9 @@ def up(
         str,
         typer.Option(help="Interface to bind. Anything but 127.0.0.1 exposes unauthenticated servers."),
     ] = "127.0.0.1",
-    mlflow_port: Annotated[int, typer.Option(help="MLflow port (a free one if taken).", min=1, max=65535)] = 5000,
+    mlflow_port: Annotated[
+        int, typer.Option(help="MLflow port (a free one if taken).", min=1, max=65535)
+    ] = 5000,
     prefect_port: Annotated[
         int, typer.Option(help="Prefect port (a free one if taken).", min=1, max=65535)
     ] = 4200,
@@ -160,7 +162,9 @@ def _set(config: Path, cron: str | None, timezone: str) -> None:
 
     try:
         value = RetrainSchedule(cron, timezone)
-        applied = set_schedule(config_path=config, servers_dir=servers_dir(cfg), api=_api(cfg), schedule=value)
+        applied = set_schedule(
+            config_path=config, servers_dir=servers_dir(cfg), api=_api(cfg), schedule=value
+        )
     except ScheduleError as e:
         raise fail(str(e), EXIT_USAGE) from None
     where = "driftline.yaml and the Prefect deployment" if applied else "driftline.yaml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def labeled_frame(
     (text for classification, float for regression) and `__batch_id` the batch."""
     parts = []
     for batch in batches:
-        frame = read_table(batch.raw_path)
+        frame = read_table(Path(batch.raw_path))
         frame = frame.drop(columns=[target], errors="ignore")
         frame[ROW_KEY] = row_keys(frame, id_column=id_column).to_numpy()
         labels = state.labels_for(batch.batch_id).rename(columns={"row_key": ROW_KEY, "label": target})

@@ -47,14 +47,18 @@ def prepare_directory(directory: Path) -> Path:
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         if not (directory / MARKER).exists():
-            raise ValueError(f"{directory}: folder is not empty and holds no earlier demo; pick another --dir")
+            raise ValueError(
+                f"{directory}: folder is not empty and holds no earlier demo; pick another --dir"
+            )
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     (directory / MARKER).write_text("created by driftline demo; safe to delete\n")
     return directory
 
 
-def write_batches(directory: Path, *, months: int, sample: float, seed: int) -> tuple[Path, list[tuple[str, Path]]]:
+def write_batches(
+    directory: Path, *, months: int, sample: float, seed: int
+) -> tuple[Path, list[tuple[str, Path]]]:
     """Jan–Feb history file plus the monthly batch files, in arrival order."""
     from driftline.demo_data import broken_feed, load_flights, monthly_batches
 
@@ -93,7 +97,11 @@ def _action(result: dict[str, Any]) -> str:
 
 
 def run_demo(
-    directory: Path, *, months: int = 10, sample: float = 1.0, seed: int = 0,
+    directory: Path,
+    *,
+    months: int = 10,
+    sample: float = 1.0,
+    seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo story in `directory` (prepared by `prepare_directory`)."""
@@ -106,8 +114,14 @@ def run_demo(
     history, arrivals = write_batches(directory, months=months, sample=sample, seed=seed)
     note("Jan–Feb: contract + first champion")
     init = init_project(
-        data=history, target=TARGET, time_column=TIME_COLUMN, id_column=ID_COLUMN, task="binary",
-        name="flights", directory=directory, parts=4,
+        data=history,
+        target=TARGET,
+        time_column=TIME_COLUMN,
+        id_column=ID_COLUMN,
+        task="binary",
+        name="flights",
+        directory=directory,
+        parts=4,
     )
     result = DemoResult(directory=directory, init=init)
     config = str(directory / "driftline.yaml")
@@ -115,7 +129,7 @@ def run_demo(
         note(label)
         state = batch_cycle(path=str(path), config_path=config, return_state=True)
         out = state.result()
-        perf = (out.get("performance") or {})
+        perf = out.get("performance") or {}
         champion = (out.get("scoring") or {}).get("model_version")
         auc = perf.get(f"champion:{champion}", {}).get("auc") if champion else None
         drift = out.get("drift") or {}

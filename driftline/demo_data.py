@@ -38,8 +38,19 @@ def load_flights() -> pd.DataFrame:
     flights["sched_dep_hour"] = flights["sched_dep_time"] // 100
     weather = weather.drop_duplicates(["origin", "time_hour"])
     frame = flights.merge(weather[["origin", "time_hour", *WEATHER]], on=["origin", "time_hour"], how="left")
-    columns = [ID_COLUMN, TIME_COLUMN, "month", "day_of_week", "sched_dep_hour", "carrier", "origin", "dest",
-               "distance", *WEATHER, TARGET]
+    columns = [
+        ID_COLUMN,
+        TIME_COLUMN,
+        "month",
+        "day_of_week",
+        "sched_dep_hour",
+        "carrier",
+        "origin",
+        "dest",
+        "distance",
+        *WEATHER,
+        TARGET,
+    ]
     frame = frame[columns].sort_values([TIME_COLUMN, ID_COLUMN], kind="stable").reset_index(drop=True)
     return frame
 

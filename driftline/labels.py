@@ -48,7 +48,8 @@ def match_labels(ws: Workspace, path: Path) -> MatchedLabels:
         examples = ", ".join(unknown["row_key"].head(3))
         message = (
             f"{path}: column {data.id_column!r}: {len(unknown)} of {len(joined)} ids match no scored row "
-            f"(rule: label ids must be in the prediction log), e.g. {examples}; those labels were not recorded"
+            f"(rule: label ids must be in the prediction log), e.g. {examples}; "
+            "those labels were not recorded"
         )
     known = joined.dropna(subset=["batch_id"])[["batch_id", "row_key", "label"]]
     return MatchedLabels(known, sorted(known["batch_id"].unique().tolist()), len(unknown), message, kept)

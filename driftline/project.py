@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from driftline.config import ConfigError
 from driftline.workspace import Workspace
 
+TaskKind = Literal["binary", "multiclass", "regression"]
+
 
 @dataclass(frozen=True)
 class ProjectFacts:
     """What every flow needs to know about the data."""
 
-    task: str
+    task: TaskKind
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     metric: str

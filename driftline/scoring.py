@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from driftline.datasets import row_keys
+from driftline.project import TaskKind
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def score_batch(
     pipeline: Any,
     frame: pd.DataFrame,
     *,
-    task: str,
+    task: TaskKind,
     batch_id: str,
     role: str,
     version: str,

@@ -346,7 +346,13 @@ def _start_prefect(cfg: DriftlineConfig, *, host: str, port: int | None, timeout
         health_url=f"{url}/api/health",
         log_path=log_path(cfg, PREFECT),
         pid_path=pid_path(cfg, PREFECT),
-        env={**_base_env(cfg), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        env={
+            **_base_env(cfg),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # The UI asks the browser to call this URL; left alone it names port 4200 whatever
+            # --port says. Behind another address, export PREFECT_UI_API_URL before `up`.
+            "PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or f"{url}/api",
+        },
         timeout=timeout,
     )
 

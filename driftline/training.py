@@ -61,10 +61,16 @@ def load_window(ws: Workspace, selection: Any, facts: ProjectFacts) -> WindowDat
     train_rows = tuple(rows[r.batch_id] for r in selection.train)
     holdout_rows = tuple(rows[r.batch_id] for r in selection.holdout)
     data = ws.config.data
-    kwargs = {"target": data.target, "id_column": data.id_column, "regression": facts.task == "regression"}
+    regression = facts.task == "regression"
+
+    def frame(rows: tuple[BatchRow, ...]) -> pd.DataFrame:
+        return labeled_frame(
+            ws.state, rows, target=data.target, id_column=data.id_column, regression=regression
+        )
+
     return WindowData(
-        train=labeled_frame(ws.state, train_rows, **kwargs),
-        holdout=labeled_frame(ws.state, holdout_rows, **kwargs),
+        train=frame(train_rows),
+        holdout=frame(holdout_rows),
         train_batches=train_rows,
         holdout_batches=holdout_rows,
     )

@@ -129,7 +129,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             scoring["shadow"] = shadow.to_dict()
 
     reference = registry.load_reference(champion.version) if champion is not None else _initial_reference(ws)
-    drift = None
+    drift: Any = None
     if reference is not None:
         drift = t.drift_task(
             current,

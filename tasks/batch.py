@@ -12,22 +12,19 @@ from prefect.cache_policies import NO_CACHE
 from driftline import intake
 from driftline.batch_io import BatchReadError, read_table
 from driftline.datasets import labels_of
-from driftline.project import ProjectFacts
+from driftline.project import ProjectFacts, TaskKind
 from driftline.scoring import Scored, score_batch
 from driftline.workspace import Workspace
 
-IO = {"retries": 2, "retry_delay_seconds": [1, 5], "cache_policy": NO_CACHE}
-COMPUTE = {"cache_policy": NO_CACHE}
 
-
-@task(name="receive-batch", **IO)
+@task(name="receive-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def receive_task(ws: Workspace, path: str) -> intake.Intake:
     got = intake.receive(ws, Path(path))
     get_run_logger().info("batch %s from %s%s", got.batch_id, got.source, " (seen before)" * got.duplicate)
     return got
 
 
-@task(name="read-batch", **COMPUTE)
+@task(name="read-batch", cache_policy=NO_CACHE)
 def read_task(raw_path: Path) -> pd.DataFrame | BatchReadError:
     """The batch as a frame, or the read error (a normal result that quarantines the batch)."""
     try:
@@ -36,7 +33,7 @@ def read_task(raw_path: Path) -> pd.DataFrame | BatchReadError:
         return err
 
 
-@task(name="validate-contract", **COMPUTE)
+@task(name="validate-contract", cache_policy=NO_CACHE)
 def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> Any:
     from data_contracts.validate import validate_frame
 
@@ -45,7 +42,7 @@ def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> An
     return result
 
 
-@task(name="quarantine-batch", **IO)
+@task(name="quarantine-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def quarantine_task(ws: Workspace, got: intake.Intake, result: Any) -> dict[str, str]:
     from data_contracts.report import render_html
 
@@ -56,9 +53,9 @@ def quarantine_task(ws: Workspace, got: intake.Intake, result: Any) -> dict[str,
     return {"raw": str(raw), "report_json": str(report_json), "report_html": str(report_html)}
 
 
-@task(name="score-batch", **COMPUTE)
+@task(name="score-batch", cache_policy=NO_CACHE)
 def score_task(
-    ws: Workspace, frame: pd.DataFrame, *, batch_id: str, role: str, version: str, task_type: str
+    ws: Workspace, frame: pd.DataFrame, *, batch_id: str, role: str, version: str, task_type: TaskKind
 ) -> Scored:
     pipeline = ws.registry.load_model(version)
     scored = score_batch(
@@ -75,7 +72,7 @@ def score_task(
     return scored
 
 
-@task(name="detect-drift", **COMPUTE)
+@task(name="detect-drift", cache_policy=NO_CACHE)
 def drift_task(
     current: pd.DataFrame,
     reference: pd.DataFrame,
@@ -105,14 +102,14 @@ def drift_task(
     return result
 
 
-@task(name="record-labels", **IO)
+@task(name="record-labels", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> int:
     data = ws.config.data
     found = labels_of(frame, batch_id=batch_id, target=data.target, id_column=data.id_column)
     return ws.state.record_labels(found) if len(found) else 0
 
 
-@task(name="realized-performance", **COMPUTE)
+@task(name="realized-performance", cache_policy=NO_CACHE)
 def performance_task(ws: Workspace, batch_ids: list[str], facts: ProjectFacts) -> dict[str, Any]:
     from monitoring.performance import realized_metrics
 
@@ -122,7 +119,7 @@ def performance_task(ws: Workspace, batch_ids: list[str], facts: ProjectFacts) -
     return realized_metrics(joined, task=facts.task, positive_label=facts.positive_label)
 
 
-@task(name="log-monitoring", **IO)
+@task(name="log-monitoring", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def monitoring_task(
     ws: Workspace, *, step: int, metrics: dict[str, float | None], artifacts: list[Path], folder: str
 ) -> str:

@@ -12,8 +12,6 @@ from driftline.project import ProjectFacts
 from driftline.training import WindowData
 from driftline.workspace import Workspace
 
-COMPUTE = {"cache_policy": NO_CACHE}
-
 
 def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> Any:
     from models.gate import GateRules
@@ -34,7 +32,7 @@ def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> An
     )
 
 
-@task(name="holdout-metrics", **COMPUTE)
+@task(name="holdout-metrics", cache_policy=NO_CACHE)
 def holdout_task(model: Any, holdout: pd.DataFrame, *, target: str) -> tuple[Any, dict[str, float | None]]:
     """The candidate's predictions and metrics on the held-out batches."""
     from models.metrics import compute_metrics
@@ -52,14 +50,14 @@ def holdout_task(model: Any, holdout: pd.DataFrame, *, target: str) -> tuple[Any
     return preds, metrics
 
 
-@task(name="training-scores", **COMPUTE)
+@task(name="training-scores", cache_policy=NO_CACHE)
 def train_scores_task(model: Any, frame: pd.DataFrame) -> pd.Series:
     from models.train import predict
 
     return pd.Series(predict(model, frame).score, index=frame.index)
 
 
-@task(name="holdout-gate", **COMPUTE)
+@task(name="holdout-gate", cache_policy=NO_CACHE)
 def gate_task(
     ws: Workspace, model: Any, data: WindowData, facts: ProjectFacts, challenger: Any, champion: Any
 ) -> dict[str, Any]:
@@ -90,7 +88,7 @@ def gate_task(
     return {**decision.to_dict(), "summary": decision.summary()}
 
 
-@task(name="shadow-gate", **COMPUTE)
+@task(name="shadow-gate", cache_policy=NO_CACHE)
 def shadow_gate_task(
     ws: Workspace, champion: str, challenger: str, facts: ProjectFacts, *, since_seq: int
 ) -> dict[str, Any] | None:

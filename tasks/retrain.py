@@ -14,12 +14,10 @@ from driftline import promotion, training
 from driftline.project import ProjectFacts
 from driftline.workspace import Workspace
 
-IO = {"retries": 2, "retry_delay_seconds": [1, 5], "cache_policy": NO_CACHE}
-COMPUTE = {"cache_policy": NO_CACHE}
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "pandas<3", "numpy<2.5", "skops==0.16.0"]
 
 
-@task(name="select-window", **COMPUTE)
+@task(name="select-window", cache_policy=NO_CACHE)
 def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.WindowData | None]:
     selection = training.select(ws)
     get_run_logger().info("window: %s", selection.reason)
@@ -28,7 +26,7 @@ def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.Windo
     return selection, training.load_window(ws, selection, facts)
 
 
-@task(name="fit-candidate", **COMPUTE)
+@task(name="fit-candidate", cache_policy=NO_CACHE)
 def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts) -> Any:
     from models.spec import FeatureSpec
     from models.train import fit_model
@@ -47,7 +45,7 @@ def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts) -> Any:
     return model
 
 
-@task(name="explain-candidate", **COMPUTE)
+@task(name="explain-candidate", cache_policy=NO_CACHE)
 def explain_task(ws: Workspace, model: Any, frame: pd.DataFrame, run_id: str) -> list[str]:
     """SHAP summaries logged with the run; degrades to a warning and a tag on failure."""
     from models.explain import ExplainError, global_importance, save_plots, top_features
@@ -74,7 +72,7 @@ def explain_task(ws: Workspace, model: Any, frame: pd.DataFrame, run_id: str) ->
         return []
 
 
-@task(name="register-candidate", **IO)
+@task(name="register-candidate", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def register_task(
     ws: Workspace,
     model: Any,
@@ -101,7 +99,7 @@ def register_task(
     return version
 
 
-@task(name="champion-predictions", **COMPUTE)
+@task(name="champion-predictions", cache_policy=NO_CACHE)
 def champion_predictions_task(
     ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts
 ) -> tuple[str | None, Any]:
@@ -113,7 +111,7 @@ def champion_predictions_task(
     return champion.version, predict(ws.registry.load_model(champion.version), frame, task=facts.task)
 
 
-@task(name="promote-or-reject", **IO)
+@task(name="promote-or-reject", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigger: str, actor: str) -> bool:
     log = get_run_logger()
     if decision["promote"]:

@@ -6,10 +6,9 @@ from driftline.env import apply_process_env
 
 apply_process_env()
 
-from tests.fixtures_servers import mlflow_server_url  # noqa: E402,F401 - shared real-server fixture
-
-
 import pytest  # noqa: E402
+
+from tests.fixtures_servers import mlflow_server_url  # noqa: E402,F401 - shared real-server fixture
 
 
 @pytest.fixture(scope="session")

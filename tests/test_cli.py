@@ -25,9 +25,23 @@ def driftline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cli")
-    pd.concat([make_batch(900, seed=s, start=s * 900) for s in range(4)]).to_csv(root / "history.csv", index=False)
-    done = driftline("init", "--data", "history.csv", "--target", "y", "--time-column", "ts",
-                     "--id-column", "event_id", "--dir", "proj", cwd=root)
+    pd.concat([make_batch(900, seed=s, start=s * 900) for s in range(4)]).to_csv(
+        root / "history.csv", index=False
+    )
+    done = driftline(
+        "init",
+        "--data",
+        "history.csv",
+        "--target",
+        "y",
+        "--time-column",
+        "ts",
+        "--id-column",
+        "event_id",
+        "--dir",
+        "proj",
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr
     assert "PROMOTED" in done.stdout
     return root / "proj"

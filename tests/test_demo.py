@@ -17,7 +17,10 @@ def test_reduced_demo_tells_the_whole_story(tmp_path):
     demo_dir = tmp_path / "demo"
     done = subprocess.run(
         [shutil.which("driftline"), "demo", "--dir", str(demo_dir), "--months", "4", "--sample", "0.2"],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
@@ -38,6 +41,9 @@ def test_reduced_demo_tells_the_whole_story(tmp_path):
     # Running the demo again replaces the earlier demo folder instead of failing.
     again = subprocess.run(
         [shutil.which("driftline"), "demo", "--dir", str(demo_dir), "--months", "1", "--sample", "0.05"],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert again.returncode == 0, again.stderr[-3000:]

@@ -30,9 +30,15 @@ def test_minimal_config_resolves_defaults_next_to_the_file(tmp_path):
     [
         ("project: a\ndata: {target: y}\ngate: {margn: 0.1}\n", "unknown key 'gate.margn'"),
         ("project: a\ndata: {target: y, task: binaryy}\n", "key 'data.task' has invalid value 'binaryy'"),
-        ("project: a\ndata: {target: y}\ndrift: {drift_share: 2}\n", "key 'drift.drift_share' has invalid value 2"),
+        (
+            "project: a\ndata: {target: y}\ndrift: {drift_share: 2}\n",
+            "key 'drift.drift_share' has invalid value 2",
+        ),
         ("project: a\n", "missing required key 'data'"),
-        ("project: a\ndata: {target: y}\npolicy: {drift_k: 4, drift_m: 3}\n", "drift_k=4 must be ≤ drift_m=3"),
+        (
+            "project: a\ndata: {target: y}\npolicy: {drift_k: 4, drift_m: 3}\n",
+            "drift_k=4 must be ≤ drift_m=3",
+        ),
         ("project: 'a b'\ndata: {target: y}\n", "key 'project' has invalid value 'a b'"),
     ],
 )

@@ -31,8 +31,15 @@ def build_project(root: Path, *, tracking_uri: str | None = None, task: str = "b
     if tracking_uri:
         extra["storage"] = {"tracking_uri": tracking_uri}
     init_project(
-        data=data, target="y", time_column="ts", id_column="event_id", task="auto", name="proj",
-        directory=root / "proj", parts=4, extra=extra,
+        data=data,
+        target="y",
+        time_column="ts",
+        id_column="event_id",
+        task="auto",
+        name="proj",
+        directory=root / "proj",
+        parts=4,
+        extra=extra,
     )
     return Workspace(load_config(root / "proj" / "driftline.yaml"))
 

@@ -21,8 +21,9 @@ def project(prefect_harness, tmp_path_factory):
 
 
 def run(ws, path: Path, **kwargs):
-    state = batch_cycle(path=str(path), config_path=str(ws.config.base_dir / "driftline.yaml"),
-                        return_state=True, **kwargs)
+    state = batch_cycle(
+        path=str(path), config_path=str(ws.config.base_dir / "driftline.yaml"), return_state=True, **kwargs
+    )
     return state, state.result()
 
 
@@ -118,7 +119,9 @@ def test_late_labels_join_and_unknown_ids_are_reported(project):
     labels = frame[["event_id", "y"]]
     labels = pd.concat([labels, pd.DataFrame({"event_id": ["nope-1", "nope-2"], "y": [0, 1]})])
     labels.to_csv(root / "labels.csv", index=False)
-    out = deliver_labels(path=str(root / "labels.csv"), config_path=str(ws.config.base_dir / "driftline.yaml"))
+    out = deliver_labels(
+        path=str(root / "labels.csv"), config_path=str(ws.config.base_dir / "driftline.yaml")
+    )
     assert out["recorded"] == 700 and out["unknown"] == 2
     assert "event_id" in out["unknown_message"] and "labels.csv" in out["unknown_message"]
     assert out["performance"][result["batch_id"]]["champion:1"]["n"] == 700

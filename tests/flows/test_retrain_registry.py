@@ -19,8 +19,9 @@ def project(prefect_harness, mlflow_server_url, tmp_path_factory):
 
 
 def ingest(ws, path):
-    return batch_cycle(path=str(path), config_path=str(ws.config.base_dir / "driftline.yaml"),
-                       allow_retrain=False)
+    return batch_cycle(
+        path=str(path), config_path=str(ws.config.base_dir / "driftline.yaml"), allow_retrain=False
+    )
 
 
 def config_path(ws) -> str:
@@ -47,8 +48,16 @@ def test_first_champion_is_registered_with_shap_lineage_and_alias(project):
 def test_challenger_on_shuffled_labels_is_rejected(project):
     ws, root = project
     for k in range(3):
-        ingest(ws, write_batch(root / f"noise{k}.parquet", rows=800, seed=200 + k, start=60_000 + k * 800,
-                               shuffle_labels=True))
+        ingest(
+            ws,
+            write_batch(
+                root / f"noise{k}.parquet",
+                rows=800,
+                seed=200 + k,
+                start=60_000 + k * 800,
+                shuffle_labels=True,
+            ),
+        )
     ingest(ws, write_batch(root / "real.parquet", rows=800, seed=210, start=70_000))
     result = retrain(reason="test: shuffled", config_path=config_path(ws))
     assert result["promoted"] is False and result["gate"]["verdict"] == "reject"
@@ -62,8 +71,12 @@ def test_challenger_on_shuffled_labels_is_rejected(project):
 def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
     ws, root = project
     for k in range(4):
-        ingest(ws, write_batch(root / f"concept_b{k}.parquet", rows=900, seed=300 + k,
-                               start=80_000 + k * 900, concept="b"))
+        ingest(
+            ws,
+            write_batch(
+                root / f"concept_b{k}.parquet", rows=900, seed=300 + k, start=80_000 + k * 900, concept="b"
+            ),
+        )
     result = retrain(reason="test: concept drift", config_path=config_path(ws))
     assert result["promoted"] is True, result["gate"]["rules"]
     assert result["gate"]["difference"] > 0.1
@@ -78,16 +91,21 @@ def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
 
 def test_promotion_refuses_a_version_with_incomplete_artifacts(project):
     ws, _ = project
-    from sklearn.dummy import DummyClassifier
-
     import pandas as pd
+    from sklearn.dummy import DummyClassifier
 
     registry = ws.registry
     run_id = registry.start_run(name="incomplete")
     frame = pd.DataFrame({"x0": [0.0, 1.0]})
     model = DummyClassifier().fit(frame, [0, 1])
-    version = registry.log_model(run_id, model, input_example=frame, trusted_types=[],
-                                 pip_requirements=["scikit-learn"], reference=frame)
+    version = registry.log_model(
+        run_id,
+        model,
+        input_example=frame,
+        trusted_types=[],
+        pip_requirements=["scikit-learn"],
+        reference=frame,
+    )
     before = registry.version_by_alias("champion").version
     with pytest.raises(promotion.PromotionError, match="gate/decision.json"):
         promotion.promote(ws, version, decision={}, trigger="test", actor="test")
