@@ -124,8 +124,9 @@ def render_models(console: Console, m: dict[str, Any]) -> None:
         )
     console.print(table)
     for e in m["ledger"]:
-        console.print(
-            f"{e['time']} {e['action']}: v{e['from_version']} → v{e['to_version']} "
-            f"({e['trigger']}; by {e['actor']})",
-            highlight=False,
+        move = (
+            f"v{e['to_version']} rejected, v{e['from_version']} stays champion"
+            if e["action"] == "reject"
+            else f"v{e['from_version']} → v{e['to_version']}"
         )
+        console.print(f"{e['time']} {e['action']}: {move} ({e['trigger']}; by {e['actor']})", highlight=False)

@@ -16,6 +16,8 @@ from driftline.cli import EXIT_USAGE, app, err, fail, out, quiet_libraries
 from driftline.config import CONFIG_FILE, ConfigError, load_config
 from driftline.replay import POLICIES, ReplayError, plan_replay
 
+TASKS = ("auto", "binary", "multiclass", "regression")
+
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -152,6 +154,8 @@ def replay(
     quiet_libraries()
     from driftline.batch_io import BatchReadError, read_table
 
+    if task is not None and task not in TASKS:
+        raise fail(f"--task {task!r}: use one of {', '.join(TASKS)}", EXIT_USAGE)
     base = Path(CONFIG_FILE).resolve() if Path(CONFIG_FILE).is_file() else None
     options: dict[str, Any] = dict(target=target, time_column=time_column, freq=freq, rows=rows)
     options.update(label_lag=label_lag, warmup=warmup, policy=policy)

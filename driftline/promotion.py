@@ -64,9 +64,19 @@ def promote(
     return entry
 
 
-def reject(ws: Workspace, version: str, *, decision: dict[str, Any]) -> None:
-    """Tag a rejected challenger with its reasons; it keeps no alias."""
+def reject(ws: Workspace, version: str, *, decision: dict[str, Any], trigger: str, actor: str) -> None:
+    """Tag a rejected challenger with its reasons and record the rejection in the ledger; the
+    challenger keeps no alias and the champion does not move."""
     registry = ws.registry
+    current = registry.version_by_alias("champion")
+    ws.state.append_ledger(
+        action="reject",
+        from_version=current.version if current else None,
+        to_version=str(version),
+        trigger=trigger,
+        actor=actor,
+        decision=decision,
+    )
     registry.set_version_tags(
         version,
         {"driftline.status": "rejected", "driftline.gate_reasons": " | ".join(decision.get("reasons", []))},
@@ -86,7 +96,11 @@ def rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
     current = registry.version_by_alias("champion")
     if current is None:
         raise PromotionError("no champion to roll back from")
-    moves = [e for e in ws.state.read_ledger() if e["to_version"] == current.version and e["from_version"]]
+    moves = [
+        e
+        for e in ws.state.read_ledger()
+        if e["action"] != "reject" and e["to_version"] == current.version and e["from_version"]
+    ]
     if not moves:
         raise PromotionError(f"champion v{current.version} has no previous champion in the ledger")
     previous = moves[-1]["from_version"]

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -324,7 +324,7 @@ def _start_mlflow(
 ) -> ManagedProcess:
     from mlflow_server.server import start_mlflow_server
 
-    return start_mlflow_server(
+    proc = start_mlflow_server(
         backend_store_uri=store,
         artifacts_destination=cfg.artifact_root,
         host=host,
@@ -333,6 +333,7 @@ def _start_mlflow(
         pid_path=pid_path(cfg, MLFLOW),
         timeout=timeout,
     )
+    return replace(proc, name=MLFLOW)
 
 
 def _start_prefect(cfg: DriftlineConfig, *, host: str, port: int | None, timeout: float) -> ManagedProcess:

@@ -240,6 +240,10 @@ class StateStore:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(retrains.c.after_seq))).scalar()
 
+    def newest_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(batches.c.seq), 0))).scalar() or 0)
+
     def count_retrains(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(retrains)).scalar() or 0)

@@ -39,6 +39,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
     cfg = ws.config
     facts = load_facts(ws)
     log = get_run_logger()
+    after_seq = after_seq if after_seq is not None else ws.state.newest_seq()
     selection, data = t.window_task(ws, facts)
     if data is None:
         log.warning("not enough data to retrain: %s", selection.reason)
@@ -100,7 +101,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
                 name="gate/decision.json",
             )
             registry.end_run(run_id)
-            ws.state.record_retrain(after_seq=after_seq or 0, version=version, promoted=False, trigger=reason)
+            ws.state.record_retrain(after_seq=after_seq, version=version, promoted=False, trigger=reason)
             return {"status": "shadow", "version": version, "promoted": False, "gate": None, "reason": reason}
         _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
         decision = gate_task(ws, model, data, facts, holdout_preds, champion_preds)
@@ -113,7 +114,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
     except Exception:
         registry.end_run(run_id, failed=True)
         raise
-    ws.state.record_retrain(after_seq=after_seq or 0, version=version, promoted=promoted, trigger=reason)
+    ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
     return {
         "status": "done",
         "version": version,

@@ -118,6 +118,6 @@ def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigge
         entry = promotion.promote(ws, version, decision=decision, trigger=trigger, actor=actor)
         log.info("promoted v%s (was v%s)", version, entry["from_version"])
         return True
-    promotion.reject(ws, version, decision=decision)
+    promotion.reject(ws, version, decision=decision, trigger=trigger, actor=actor)
     log.info("rejected v%s: %s", version, "; ".join(decision.get("reasons", [])))
     return False

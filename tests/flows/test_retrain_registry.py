@@ -66,6 +66,9 @@ def test_challenger_on_shuffled_labels_is_rejected(project):
     rejected = ws.registry.get_version(result["version"])
     assert rejected.tags["driftline.status"] == "rejected" and rejected.tags["driftline.gate_reasons"]
     assert "challenger" not in rejected.aliases
+    entry = ws.state.read_ledger()[-1]
+    assert (entry["action"], entry["from_version"], entry["to_version"]) == ("reject", "1", result["version"])
+    assert entry["decision"]["verdict"] == "reject"
 
 
 def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
@@ -87,6 +90,17 @@ def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
     assert entry["to_version"] == "1"
     assert ws.registry.version_by_alias("champion").version == "1"
     assert ws.state.read_ledger()[-1]["action"] == "rollback"
+
+
+def test_monitoring_run_charts_one_step_per_batch_on_the_server(project):
+    ws, _ = project
+    registry = ws.registry
+    history = registry.client.get_metric_history(registry.monitoring_run(), "drift_share")
+    steps = sorted(m.step for m in history)
+    accepted = [b.seq for b in ws.state.list_batches(status="accepted")]
+    assert steps == accepted and len(steps) >= 8
+    artifacts = registry.list_artifacts(registry.monitoring_run())
+    assert any(a.endswith("drift.html") for a in artifacts)
 
 
 def test_promotion_refuses_a_version_with_incomplete_artifacts(project):
