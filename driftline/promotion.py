@@ -40,11 +40,13 @@ def promote(
     Raises:
         PromotionError: naming the missing artifacts.
     """
+    current = ws.registry.version_by_alias("champion")
+    if current is not None and current.version == str(version):
+        raise PromotionError(f"version {version} is already the champion")
     missing = missing_artifacts(ws, version)
     if missing:
         raise PromotionError(f"version {version} cannot be promoted: missing artifacts {missing}")
     registry = ws.registry
-    current = registry.version_by_alias("champion")
     registry.set_alias("champion", version)
     challenger = registry.version_by_alias("challenger")
     if challenger is not None and challenger.version == str(version):

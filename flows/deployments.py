@@ -79,13 +79,36 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
         logger.warning("replay deployment skipped: flows.replay does not import (%s)", err)
     else:
         defaults = {"target": cfg.data.target, "time_column": cfg.data.time_column, "config_path": config}
-        deployments.insert(
-            2,
-            replay.to_deployment(
-                name=REPLAY, parameters={k: v for k, v in defaults.items() if v is not None}, **common
-            ),
+        replayed = replay.to_deployment(
+            name=REPLAY, parameters={k: v for k, v in defaults.items() if v is not None}, **common
         )
+        # An in-process callback has no place in a run form.
+        _complete_form(replayed, REPLAY_DESCRIPTIONS, hide=("progress",))
+        deployments.insert(2, replayed)
     return deployments
+
+
+# Shown in the run form where a flow's docstring gives a parameter no description of its own.
+REPLAY_DESCRIPTIONS = {
+    "target": "the target (label) column of the historical file.",
+    "time_column": "the event-time column the file is cut and ordered by.",
+    "freq": "one batch per pandas period: D, W, 2W, M, Y, ... (or set rows).",
+    "rows": "one batch per this many rows (instead of freq).",
+    "id_column": "row id column (needed when labels arrive late).",
+    "task": "auto, binary, multiclass or regression (auto: inferred from the target).",
+}
+
+
+def _complete_form(deployment: Any, descriptions: dict[str, str], *, hide: tuple[str, ...] = ()) -> None:
+    """Fill missing parameter descriptions and drop parameters a run form cannot supply."""
+    schema = deployment._parameter_openapi_schema
+    for name in hide:
+        schema.properties.pop(name, None)
+        if name in schema.required:
+            schema.required.remove(name)
+    for name, text in descriptions.items():
+        if name in schema.properties and not schema.properties[name].get("description"):
+            schema.properties[name]["description"] = text
 
 
 def main(argv: list[str] | None = None) -> None:

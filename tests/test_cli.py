@@ -95,3 +95,31 @@ def test_models_and_explain(project):
     rows = json.loads(done.stdout)["rows"]
     assert [r["row_key"] for r in rows] == ["e90000", "e90001", "e90002"]
     assert all(len(r["top"]) == 5 and {"feature", "value", "contribution"} <= set(r["top"][0]) for r in rows)
+
+
+def test_status_config_retrain_promote_rollback(project):
+    done = driftline("status", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["champion"]["version"] == "1" and status["batches"]["quarantined"] >= 1
+    assert status["quarantine"][0]["reason"] and status["latest_drift"]["share"] is not None
+
+    shown = driftline("config", "show", cwd=project)
+    assert shown.returncode == 0 and "target: y" in shown.stdout and "drift_share: 0.5" in shown.stdout
+
+    done = driftline("retrain", "--reason", "cli test", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    version = result["version"]
+    assert version == "2" and result["gate"]["verdict"] in ("promote", "reject")
+    if not result["promoted"]:
+        done = driftline("promote", version, "--reason", "approved by a person", cwd=project)
+        assert done.returncode == 0, done.stderr
+    again = driftline("promote", version, "--reason", "twice", cwd=project)
+    assert again.returncode == 1 and "already the champion" in again.stderr
+
+    done = driftline("rollback", "--reason", "cli test", cwd=project)
+    assert done.returncode == 0, done.stderr
+    models = json.loads(driftline("models", "--json", cwd=project).stdout)
+    champion = [v["version"] for v in models["versions"] if "champion" in v["aliases"]]
+    assert champion == ["1"] and models["ledger"][-1]["action"] == "rollback"
