@@ -98,5 +98,25 @@ def lineage(data: WindowData, *, suite_hash: str) -> dict[str, Any]:
         "train_rows": len(data.train),
         "holdout_rows": len(data.holdout),
         "contract_suite_hash": suite_hash,
-        "code_version": f"driftline {package_version('driftline')}",
+        "code_version": code_version(),
     }
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when Driftline runs from a checkout."""
+    import subprocess
+    from pathlib import Path
+
+    version = f"driftline {package_version('driftline')}"
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return f"{version} (git {sha})" if sha else version
