@@ -162,6 +162,17 @@ def children_cpu_s() -> float:
     return sum(ticks[p] for p in mine) / os.sysconf("SC_CLK_TCK")
 
 
+def release_memory() -> tuple[float, float]:
+    """gc + glibc malloc_trim: RSS MiB before and after (tells retained heap from live objects)."""
+    import ctypes
+
+    gc.collect()
+    before = _status_kib("VmRSS") / 1024
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return before, _status_kib("VmRSS") / 1024
+
+
 def reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not allowed."""
     try:
@@ -180,12 +191,14 @@ class Timings:
 
     def __init__(self, track_peaks: bool = True) -> None:
         self.current: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # process CPU seconds (all threads of this process)
         self.peaks: dict[str, float] = {}  # MiB
+        self.entry: dict[str, float] = {}  # RSS MiB when the label (first) started
         self.track_peaks = track_peaks
         self._stack: list[list[Any]] = []  # [label, highest VmHWM seen so far in KiB]
 
     def reset(self) -> None:
-        self.current, self.peaks = {}, {}
+        self.current, self.cpu, self.peaks, self.entry = {}, {}, {}, {}
 
     def add(self, label: str, seconds: float) -> None:
         self.current[label] = self.current.get(label, 0.0) + seconds
@@ -197,7 +210,9 @@ class Timings:
         for frame in self._stack:
             frame[1] = max(frame[1], hwm)
         reset_peak_rss()
-        self._stack.append([label, _status_kib("VmHWM")])
+        rss = _status_kib("VmHWM")
+        self.entry.setdefault(label, rss / 1024)
+        self._stack.append([label, rss])
 
     def _exit(self) -> None:
         if not self.track_peaks:
@@ -221,11 +236,12 @@ class Timings:
     @contextlib.contextmanager
     def time(self, label: str) -> Iterator[None]:
         self._enter(label)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.add(label, time.perf_counter() - started)
+            self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - cpu
             self._exit()
 
 
@@ -422,6 +438,7 @@ class Bare:
             "mlflow_metrics": len(items),
             "auc": float(values["auc"]),
         }
+        info["cpu_s"] = t.cpu
         return t.current, t.peaks, info
 
 
@@ -492,7 +509,7 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
         path = batch_file(size, seed_base + 10 + r)
 
         def run_cycle(path: Path = path) -> dict[str, Any]:
-            gc.collect()
+            rss_untrimmed, _ = release_memory()
             rss_before = _status_kib("VmRSS")
             timings.reset()
             child0 = children_cpu_s()
@@ -514,10 +531,13 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
                 "rss_before": rss_before,
                 "stall": stall,
                 "child_cpu": child,
+                "cpu_stages": {k: v for k, v in timings.cpu.items() if k != "cycle"},
+                "entry": dict(timings.entry),
+                "rss_untrimmed": rss_untrimmed,
             }
 
         def run_bare(path: Path = path, r: int = r) -> dict[str, Any]:
-            gc.collect()
+            release_memory()
             child0 = children_cpu_s()
             stall0, cpu0, t0 = cpu_stall_us(), time.process_time(), time.perf_counter()
             times, peaks, info = bare.run(path, f"{size}-{r}")
@@ -547,8 +567,12 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
                 "glue_and_task_engine_s": stages.get("run_batch", 0.0) - accounted,
                 "stages_s": {k: v for k, v in stages.items() if k != "run_batch"},
                 "stage_peak_rss_mib": c["peaks"],
+                "stage_entry_rss_mib": c["entry"],
+                "stages_cpu_s": c["cpu_stages"],
+                "rss_before_untrimmed_mib": c["rss_untrimmed"],
                 "bare_s": b["times"],
                 "bare_peak_rss_mib": b["peaks"],
+                "bare_cpu_by_call_s": b["info"].pop("cpu_s"),
                 "bare_total_s": bare_total,
                 "bare_cpu_s": b["cpu"],
                 "ratio": total / bare_total,
@@ -627,6 +651,16 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             s: _median([r["stage_peak_rss_mib"].get(s, 0.0) for r in recs]) for s in stage_names
         },
         "bare_peak_rss_mib": {b: _median([r["bare_peak_rss_mib"].get(b, 0.0) for r in recs]) for b in BARE},
+        "stages_cpu_s": {s: _median([r["stages_cpu_s"].get(s, 0.0) for r in recs]) for s in stage_names},
+        "bare_cpu_by_call_s": {b: _median([r["bare_cpu_by_call_s"].get(b, 0.0) for r in recs]) for b in BARE},
+        "stage_rss_growth_mib": {
+            s: _median(
+                [r["stage_peak_rss_mib"].get(s, 0.0) - r["stage_entry_rss_mib"].get(s, 0.0) for r in recs]
+            )
+            for s in [*stage_names, "run_batch", "cycle"]
+        },
+        "rss_before_untrimmed_mib": _median([r["rss_before_untrimmed_mib"] for r in recs]),
+        "peak_rss_cycle_first_repeat_mib": recs[0]["peak_rss_cycle_mib"] if recs else None,
         "peak_rss_cycle_mib": _median(peaks) if peaks else None,
         "peak_rss_cycle_max_mib": max(peaks) if peaks else None,
         "peak_rss_process_mib": result["peak_rss_process_mib"],
@@ -651,6 +685,10 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
     rows.append(["CPU s bare"] + [f"{s['bare_cpu_s']:.3f}" for s in summaries])
     rows.append(["CPU ratio (cycle+server)/bare"] + [f"{s['cpu_ratio']:.2f}" for s in summaries])
     rows.append(["RSS before cycle MiB"] + [f"{s['rss_before_mib']:.0f}" for s in summaries])
+    rows.append(["  (before malloc_trim)"] + [f"{s['rss_before_untrimmed_mib']:.0f}" for s in summaries])
+    rows.append(
+        ["peak RSS 1st cycle MiB"] + [f"{s['peak_rss_cycle_first_repeat_mib']:.0f}" for s in summaries]
+    )
     rows.append(
         ["peak RSS cycle MiB"]
         + [f"{s['peak_rss_cycle_mib']:.0f}" if s["peak_rss_cycle_mib"] else "n/a" for s in summaries]
@@ -662,9 +700,17 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
     rows.append(["--- peak RSS MiB per stage"] + [""] * len(summaries))
     for name in stage_names:
         rows.append([f"peak.{name}"] + [f"{s['stage_peak_rss_mib'][name]:.0f}" for s in summaries])
+    rows.append(["--- RSS growth MiB in stage"] + [""] * len(summaries))
+    for name in stage_names:
+        rows.append([f"grow.{name}"] + [f"{s['stage_rss_growth_mib'][name]:.0f}" for s in summaries])
+    rows.append(["--- CPU s per stage"] + [""] * len(summaries))
+    for name in stage_names:
+        rows.append([f"cpu.{name}"] + [f"{s['stages_cpu_s'][name]:.3f}" for s in summaries])
     rows.append(["--- bare calls"] + [""] * len(summaries))
     for name in BARE:
         rows.append([f"bare.{name}"] + [f"{s['bare_s'][name]:.3f}" for s in summaries])
+    for name in BARE:
+        rows.append([f"bare.cpu.{name}"] + [f"{s['bare_cpu_by_call_s'][name]:.3f}" for s in summaries])
     for name in BARE:
         rows.append([f"bare.peak.{name}"] + [f"{s['bare_peak_rss_mib'][name]:.0f}" for s in summaries])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

@@ -51,6 +51,9 @@ def load_flights() -> pd.DataFrame:
         *WEATHER,
         TARGET,
     ]
+    # Scheduled hour in New York local time: monthly batches then match the calendar months.
+    local = pd.to_datetime(frame[TIME_COLUMN], utc=True).dt.tz_convert("America/New_York")
+    frame[TIME_COLUMN] = local.dt.tz_localize(None).dt.strftime("%Y-%m-%d %H:%M:%S")
     frame = frame[columns].sort_values([TIME_COLUMN, ID_COLUMN], kind="stable").reset_index(drop=True)
     return frame
 

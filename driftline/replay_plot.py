@@ -42,7 +42,9 @@ def _ticks(ax: Any, per_batch: Sequence[Mapping[str, Any]]) -> None:
     step = max(1, len(per_batch) // 12)
     shown = per_batch[::step]
     ax.set_xticks([r["batch"] for r in shown])
-    ax.set_xticklabels([str(r["label"])[:10] for r in shown], rotation=30, ha="right", fontsize=8)
+    ax.set_xticklabels(
+        [str(r["label"])[:10] for r in shown], rotation=30, ha="right", rotation_mode="anchor", fontsize=8
+    )
 
 
 def plot_replay(summary: Mapping[str, Any], path: Path) -> Path:

@@ -370,6 +370,10 @@ def serve_env(
         "PREFECT_RUNNER_SERVER_ENABLE": "true",
         "PREFECT_RUNNER_SERVER_HOST": DEFAULT_HOST,
         "PREFECT_RUNNER_SERVER_PORT": str(runner_port),
+        # A run started from the UI waits for the runner's next poll: poll every 5 s, not 10,
+        # and call the runner unhealthy only after 30 s without a poll (a busy 2-core machine).
+        "PREFECT_RUNNER_POLL_FREQUENCY": "5",
+        "PREFECT_RUNNER_SERVER_MISSED_POLLS_TOLERANCE": "6",
     }
 
 

@@ -100,7 +100,7 @@ def _step(
     """One replayed batch: scored by the serving champion, then the policy's retrain."""
     data = ws.config.data
     frame = batch.frame if label_lag == 0 else batch.frame.drop(columns=[data.target])
-    before = len(ws.state.read_ledger())
+    before = _champion(ws)
     result = _cycle(
         ws, _write(ws, frame, f"incoming/batch-{batch.index:04d}"), allow_retrain=policy == "driftline"
     )
@@ -109,12 +109,12 @@ def _step(
     forced = False
     if policy == "always" and accepted:
         retrain, forced = _retrain_and_promote(ws, after_seq=result.get("seq"))
-    moves = [e for e in ws.state.read_ledger()[before:] if e["action"] != "rollback"]
     labels_at = batch.index + label_lag if accepted else None
     if label_lag and accepted:
         labels = rp.labels_frame(batch.frame, id_column=str(data.id_column), target=data.target)
         pending[batch.index + label_lag] = _write(ws, labels, f"labels/labels-{batch.index:04d}")
-    promoted = str(moves[-1]["to_version"]) if moves else None
+    after = _champion(ws)
+    promoted = after if after != before else None  # the ledger also records rejections: ask the alias
     return rp.step_record(
         batch,
         phase="replay",
@@ -211,6 +211,11 @@ def _cycle(ws: Workspace, part: Path, *, allow_retrain: bool) -> dict[str, Any]:
 
     result = run_batch(ws, str(part), allow_retrain=allow_retrain)
     return dict(result.result() if isinstance(result, State) else result)
+
+
+def _champion(ws: Workspace) -> str | None:
+    found = ws.registry.version_by_alias("champion")
+    return found.version if found else None
 
 
 def _trained(retrain: Any) -> bool:

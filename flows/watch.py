@@ -68,8 +68,7 @@ def watch(
                 continue
             key = str(path)
             entry = ledger.get(key)
-            unchanged = entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns
-            if unchanged and (entry["status"] != "failed" or entry.get("attempts", 0) >= MAX_ATTEMPTS):
+            if _handled(entry, size=stat.st_size, mtime_ns=stat.st_mtime_ns):
                 summary["skipped"] += 1
                 continue
             sha = content_hash(path)
@@ -112,6 +111,13 @@ def watch(
         len(summary["waiting"]),
     )
     return {**summary, "status": "done"}
+
+
+def _handled(entry: dict[str, Any] | None, *, size: int, mtime_ns: int) -> bool:
+    """True if the ledger already settled this file as it is now (same size and mtime)."""
+    if entry is None or (entry["size"], entry["mtime_ns"]) != (size, mtime_ns):
+        return False
+    return bool(entry["status"] != "failed" or entry.get("attempts", 0) >= MAX_ATTEMPTS)
 
 
 def _now() -> str:

@@ -5,7 +5,7 @@ Rules (all thresholds are arguments of ``decide_retrain``):
 * **no champion** – retrain as soon as enough labeled rows exist (no trigger name; no cooldown).
 * **drift** – at least ``drift_k`` of the last ``drift_m`` batches had dataset drift
   (fewer batches than ``drift_m`` so far: the window is what exists).
-* **performance** – the newest batch's realized metric is worse than the champion's holdout
+* **performance** – the newest measured batch's realized metric is worse than the champion's holdout
   metric by more than ``performance_tolerance``, as a *relative* degradation:
   ``(champion - realized) / |champion|`` when higher is better,
   ``(realized - champion) / |champion|`` when lower is better (e.g. RMSE). A champion metric of
@@ -102,7 +102,8 @@ def decide_retrain(
         (
             PERFORMANCE,
             *_performance_rule(
-                history,
+                # Only batches scored since the last retrain judge the current champion.
+                history[-batches_since_retrain:] if batches_since_retrain else history,
                 champion_metric=champion_metric,
                 higher_is_better=higher_is_better,
                 tolerance=performance_tolerance,
@@ -187,14 +188,17 @@ def _performance_rule(
 ) -> tuple[bool, str]:
     if not history:
         return False, "no performance check: no batches processed yet"
-    newest = history[-1]
     if champion_metric is None:
         return False, f"no performance check: the champion has no holdout {metric_name}"
-    if newest.realized_metric is None:
+    # With late labels the newest batch has no realized metric yet: judge the newest one that has.
+    measured = [b for b in history if b.realized_metric is not None]
+    if not measured:
+        newest = history[-1]
         return False, (
             f"no performance check: batch {newest.batch_id} has no realized {metric_name} yet "
             f"({newest.labeled_rows:,} labeled rows)"
         )
+    newest = measured[-1]
     realized = newest.realized_metric
     worse_by = champion_metric - realized if higher_is_better else realized - champion_metric
     degradation = worse_by / abs(champion_metric) if champion_metric != 0 else worse_by

@@ -164,3 +164,17 @@ def test_to_dict_is_json_safe() -> None:
 def test_invalid_parameters_raise(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         decide([], **kwargs)
+
+
+def test_late_labels_judge_the_newest_measured_batch_since_the_last_retrain() -> None:
+    history = [
+        BatchSignal("old", False, 0.1, 0.40, 800),  # before the last retrain: another champion
+        BatchSignal("b1", False, 0.1, 0.60, 800),
+        BatchSignal("b2", False, 0.1, None, 0),  # labels not here yet
+    ]
+    fired = decide(history, batches_since_retrain=2)
+    assert fired.triggers == ("performance",)
+    assert "AUC 0.600 on batch b1" in " ".join(fired.reasons)
+
+    recovered = [*history[:1], BatchSignal("b1", False, 0.1, 0.66, 800), history[2]]
+    assert decide(recovered, batches_since_retrain=2).triggers == ()

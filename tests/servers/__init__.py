@@ -64,8 +64,18 @@ def clean_env() -> dict[str, str]:
 
 def build_demo(directory: Path) -> Path:
     """`driftline demo` into ``directory`` (a fresh folder); returns its driftline.yaml."""
-    argv = [sys.executable, "-c", "from driftline.cli import main; main()", "demo",
-            "--dir", str(directory), "--months", "1", "--sample", "0.05"]
+    argv = [
+        sys.executable,
+        "-c",
+        "from driftline.cli import main; main()",
+        "demo",
+        "--dir",
+        str(directory),
+        "--months",
+        "1",
+        "--sample",
+        "0.05",
+    ]
     done = subprocess.run(argv, env=clean_env(), capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
     assert done.returncode == 0, f"demo failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return directory / "driftline.yaml"
@@ -80,8 +90,12 @@ def served_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedP
         write_yaml_schedule(config_path, SCHEDULE)
         cfg = load_config(config_path)
         start_all(
-            cfg, config_path=config_path, mlflow_port=free_port(), prefect_port=free_port(),
-            watch_interval=WATCH_INTERVAL_S, timeout=START_TIMEOUT_S,
+            cfg,
+            config_path=config_path,
+            mlflow_port=free_port(),
+            prefect_port=free_port(),
+            watch_interval=WATCH_INTERVAL_S,
+            timeout=START_TIMEOUT_S,
         )
         _SHARED.update(project=ServedProject(directory, config_path, cfg), users=0)
     _SHARED["users"] += 1
@@ -115,7 +129,9 @@ def cli(*args: str) -> Any:
 def http_json(url: str, body: Any = None, *, method: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url, data=data, method=method or ("POST" if data else "GET"),
+        url,
+        data=data,
+        method=method or ("POST" if data else "GET"),
         headers={"Content-Type": "application/json"},
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -145,7 +161,9 @@ def wait_for_run(api: PrefectApi, run_id: str, *, timeout: float = 300.0) -> dic
         time.sleep(1.0)
 
 
-def run_deployment(api: PrefectApi, name: str, parameters: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any]:
+def run_deployment(
+    api: PrefectApi, name: str, parameters: dict[str, Any], *, timeout: float = 300.0
+) -> dict[str, Any]:
     """Create a run of ``name`` with ``parameters`` through the REST API and wait for it."""
     dep = deployment(api, name)
     run = api.call("POST", f"/deployments/{dep['id']}/create_flow_run", {"parameters": parameters})

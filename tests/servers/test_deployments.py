@@ -1,6 +1,8 @@
 """The served deployments: typed, described parameters; runs with parameters through the API;
 the watch flow ingests each dropped file once."""
 
+# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
+
 from __future__ import annotations
 
 import json
@@ -15,12 +17,12 @@ from tests.servers import (
     deployment,
     new_batch_file,
     run_deployment,
-    served_project,  # noqa: F401 - the shared session fixture
+    served_project,  # noqa: F401 - imported so that pytest finds the fixture
 )
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-EXPECTED = {
+EXPECTED: dict[str, dict[str, str | None]] = {
     "batch-cycle": {"path": "string", "config_path": "string", "allow_retrain": "boolean"},
     "retrain": {"reason": "string", "config_path": "string"},
     "replay": {"path": "string", "time_column": "string", "freq": None, "policy": "string"},

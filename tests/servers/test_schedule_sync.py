@@ -1,5 +1,7 @@
 """The retrain schedule round trip while the servers run: CLI ↔ driftline.yaml ↔ Prefect UI."""
 
+# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +12,7 @@ from tests.servers import (
     ServedProject,
     cli,
     deployment,
-    served_project,  # noqa: F401 - the shared session fixture
+    served_project,  # noqa: F401 - imported so that pytest finds the fixture
 )
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -22,7 +24,8 @@ def edit_in_ui(project: ServedProject, cron: str, timezone: str) -> None:
     dep = deployment(api, "retrain")
     schedule_id = dep["schedules"][0]["id"]
     api.call(
-        "PATCH", f"/deployments/{dep['id']}/schedules/{schedule_id}",
+        "PATCH",
+        f"/deployments/{dep['id']}/schedules/{schedule_id}",
         {"schedule": {"cron": cron, "timezone": timezone}},
     )
 
@@ -53,7 +56,9 @@ def test_ui_edit_is_what_show_and_yaml_say_afterwards(served_project: ServedProj
     assert result.exit_code == 0, result.output
     assert "changed in the Prefect UI" in result.output
     assert "'45 22 * * 5' (America/New_York)" in result.output
-    assert read_yaml_schedule(served_project.config_path) == RetrainSchedule("45 22 * * 5", "America/New_York")
+    assert read_yaml_schedule(served_project.config_path) == RetrainSchedule(
+        "45 22 * * 5", "America/New_York"
+    )
     again = cli("schedule", "show", "--config", str(served_project.config_path))
     assert "changed" not in again.output  # settled: nothing left to reconcile
 
@@ -73,5 +78,7 @@ def test_clear_removes_the_schedule_everywhere_then_set_restores_it(served_proje
     assert cli("schedule", "clear", "--config", config).exit_code == 0
     assert live_schedule(served_project.prefect) == RetrainSchedule(None)
     assert deployment(served_project.prefect, "retrain")["schedules"] == []
-    assert cli("schedule", "set", "15 4 * * 1", "--timezone", "Europe/Paris", "--config", config).exit_code == 0
+    assert (
+        cli("schedule", "set", "15 4 * * 1", "--timezone", "Europe/Paris", "--config", config).exit_code == 0
+    )
     assert live_schedule(served_project.prefect) == RetrainSchedule("15 4 * * 1", "Europe/Paris")

@@ -45,7 +45,11 @@ def config(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("cron", "timezone", "fragment"),
-    [("0 3 * *", "UTC", "5 fields"), ("every monday", "UTC", "5 fields"), ("0 3 * * 1", "Mars/Olympus", "IANA")],
+    [
+        ("0 3 * *", "UTC", "5 fields"),
+        ("every monday", "UTC", "5 fields"),
+        ("0 3 * * 1", "Mars/Olympus", "IANA"),
+    ],
 )
 def test_invalid_values_name_what_is_wrong(cron: str, timezone: str, fragment: str) -> None:
     with pytest.raises(ScheduleError, match=fragment):
@@ -66,7 +70,11 @@ def test_yaml_edit_keeps_comments_and_other_keys(config: Path) -> None:
     assert "target: y   # the label" in text
     assert read_yaml_schedule(config) == A
     cfg = load_config(config)
-    assert (cfg.policy.schedule_cron, cfg.policy.schedule_timezone, cfg.policy.drift_k) == ("0 3 * * 1", "Europe/Paris", 2)
+    assert (cfg.policy.schedule_cron, cfg.policy.schedule_timezone, cfg.policy.drift_k) == (
+        "0 3 * * 1",
+        "Europe/Paris",
+        2,
+    )
     assert cfg.window.batches == 3
 
     write_yaml_schedule(config, RetrainSchedule(None))

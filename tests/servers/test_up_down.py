@@ -1,5 +1,7 @@
 """`driftline up` / `down`: start, health, idempotence, routing, clean stop, schedule kept."""
 
+# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
+
 from __future__ import annotations
 
 import json
@@ -22,7 +24,6 @@ from driftline.servers import (
     serve_env,
     servers_dir,
     start_all,
-    stop_all,
 )
 from tests.servers import (
     START_TIMEOUT_S,
@@ -32,7 +33,7 @@ from tests.servers import (
     deployment,
     http_json,
     processes_of,
-    served_project,  # noqa: F401 - the shared session fixture
+    served_project,  # noqa: F401 - imported so that pytest finds the fixture
 )
 
 NAMES = (MLFLOW, PREFECT, SERVE)
@@ -76,7 +77,9 @@ def test_servers_use_the_projects_own_stores(served_project: ServedProject) -> N
 @pytest.mark.slow
 def test_up_again_is_a_no_op_that_says_so(served_project: ServedProject) -> None:
     pids = {name: read_pidfile(pid_path(served_project.cfg, name)).pid for name in NAMES}  # type: ignore[union-attr]
-    again = start_all(served_project.cfg, config_path=served_project.config_path, watch_interval=WATCH_INTERVAL_S)
+    again = start_all(
+        served_project.cfg, config_path=served_project.config_path, watch_interval=WATCH_INTERVAL_S
+    )
     assert again.already_up and again.started == ()
     assert again.urls.mlflow == served_project.urls.mlflow
     assert {name: read_pidfile(pid_path(served_project.cfg, name)).pid for name in NAMES} == pids  # type: ignore[union-attr]
@@ -116,7 +119,8 @@ def test_down_stops_everything_and_up_keeps_the_ui_schedule(served_project: Serv
     dep = deployment(api, "retrain")
     ui_value = RetrainSchedule("20 2 * * 3", "Asia/Kolkata")
     api.call(  # an edit made in the Prefect UI just before `down`
-        "PATCH", f"/deployments/{dep['id']}/schedules/{dep['schedules'][0]['id']}",
+        "PATCH",
+        f"/deployments/{dep['id']}/schedules/{dep['schedules'][0]['id']}",
         {"schedule": {"cron": ui_value.cron, "timezone": ui_value.timezone}},
     )
     assert processes_of(cfg.prefect_home)
@@ -136,8 +140,12 @@ def test_down_stops_everything_and_up_keeps_the_ui_schedule(served_project: Serv
     assert "nothing was running" in cli("down", "--config", str(config)).output
 
     up = start_all(
-        load_config(config), config_path=config, mlflow_port=free_port(), prefect_port=free_port(),
-        watch_interval=WATCH_INTERVAL_S, timeout=START_TIMEOUT_S,
+        load_config(config),
+        config_path=config,
+        mlflow_port=free_port(),
+        prefect_port=free_port(),
+        watch_interval=WATCH_INTERVAL_S,
+        timeout=START_TIMEOUT_S,
     )
     assert set(up.started) == set(NAMES)
     api = served_project.prefect
