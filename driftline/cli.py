@@ -202,6 +202,6 @@ def main() -> None:
     from driftline.env import apply_process_env
 
     apply_process_env()
-    from driftline import cli_demo, cli_models, cli_replay  # noqa: F401 - register their commands
+    from driftline import cli_demo, cli_models, cli_replay, cli_servers  # noqa: F401 - register commands
 
     app()

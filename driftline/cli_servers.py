@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,7 +18,10 @@ from driftline.cli import (
     out,
     print_json,
 )
-from driftline.config import CONFIG_FILE
+from driftline.config import CONFIG_FILE, DriftlineConfig
+
+if TYPE_CHECKING:
+    from driftline.schedule import PrefectApi
 
 schedule_app = typer.Typer(
     help="The retrain schedule (driftline.yaml is the file of record; UI edits are pulled in).",
@@ -111,7 +114,8 @@ def down(config: ConfigOption = Path(CONFIG_FILE)) -> None:
     out.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
 
 
-def _api(cfg):  # type: ignore[no-untyped-def]
+def _api(cfg: DriftlineConfig) -> PrefectApi | None:
+    """The Prefect API of the running servers, or None when they are down."""
     from driftline.schedule import PrefectApi
     from driftline.servers import active
 

@@ -261,8 +261,9 @@ def _start_locked(
         for proc in reversed(started):
             stop_process(proc, timeout=15.0)
         raise
+    bound = previous.host if previous is not None and not fresh else host  # reused servers keep theirs
     urls = ServerUrls(
-        mlflow=mlflow_url, prefect=prefect_url, serve=serve_url, host=host, mlflow_managed=mlflow_managed
+        mlflow=mlflow_url, prefect=prefect_url, serve=serve_url, host=bound, mlflow_managed=mlflow_managed
     )
     _write_urls(cfg, urls)
     return UpResult(

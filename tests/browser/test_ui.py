@@ -30,6 +30,8 @@ from tests.servers import (
     wait_for_run,
 )
 
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a dev dependency) is not installed")
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = [
     pytest.mark.browser,
@@ -46,7 +48,6 @@ RUN_TIMEOUT_S = 300.0
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()

@@ -76,7 +76,9 @@ def build_demo(directory: Path) -> Path:
         "--sample",
         "0.05",
     ]
-    done = subprocess.run(argv, env=clean_env(), capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
+    done = subprocess.run(
+        argv, cwd=directory.parent, env=clean_env(), capture_output=True, text=True, timeout=DEMO_TIMEOUT_S
+    )
     assert done.returncode == 0, f"demo failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return directory / "driftline.yaml"
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -87,6 +89,23 @@ def test_up_again_is_a_no_op_that_says_so(served_project: ServedProject) -> None
     assert result.exit_code == 0, result.output
     assert "already up" in result.output
     assert served_project.urls.mlflow in result.output and served_project.urls.prefect in result.output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_up_restarts_only_what_died(served_project: ServedProject) -> None:
+    cfg = served_project.cfg
+    runner = read_pidfile(pid_path(cfg, SERVE))
+    assert runner is not None
+    os.killpg(runner.pid, signal.SIGKILL)  # a crashed runner; the servers live on
+    deadline = time.monotonic() + 10
+    while read_pidfile(pid_path(cfg, SERVE)) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mlflow_pid = read_pidfile(pid_path(cfg, MLFLOW)).pid  # type: ignore[union-attr]
+    again = start_all(cfg, config_path=served_project.config_path, watch_interval=WATCH_INTERVAL_S)
+    assert again.started == (SERVE,)
+    assert read_pidfile(pid_path(cfg, MLFLOW)).pid == mlflow_pid  # type: ignore[union-attr]
+    assert is_healthy(f"{again.urls.serve}/health")
 
 
 @pytest.mark.server
