@@ -9,6 +9,7 @@ apply_process_env()
 import pytest  # noqa: E402
 
 from tests.fixtures_servers import mlflow_server_url  # noqa: E402,F401 - shared real-server fixture
+from tests.servers import served_project  # noqa: E402,F401 - `driftline up` on a small demo project
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ downloaded. Screenshots go to ``$DRIFTLINE_SCREENSHOTS`` when set (the README's 
 with ``DRIFTLINE_SCREENSHOTS=docs/screenshots``), else to a temporary folder.
 """
 
-# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
 
 from __future__ import annotations
 
@@ -26,7 +25,6 @@ from tests.servers import (
     flow_runs,
     http_json,
     new_batch_file,
-    served_project,  # noqa: F401 - imported so that pytest finds the fixture
     wait_for_run,
 )
 

@@ -1,7 +1,6 @@
 """The served deployments: typed, described parameters; runs with parameters through the API;
 the watch flow ingests each dropped file once."""
 
-# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from tests.servers import (
     deployment,
     new_batch_file,
     run_deployment,
-    served_project,  # noqa: F401 - imported so that pytest finds the fixture
 )
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

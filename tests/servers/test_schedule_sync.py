@@ -1,6 +1,5 @@
 """The retrain schedule round trip while the servers run: CLI ↔ driftline.yaml ↔ Prefect UI."""
 
-# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from tests.servers import (
     ServedProject,
     cli,
     deployment,
-    served_project,  # noqa: F401 - imported so that pytest finds the fixture
 )
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

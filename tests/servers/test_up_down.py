@@ -1,6 +1,5 @@
 """`driftline up` / `down`: start, health, idempotence, routing, clean stop, schedule kept."""
 
-# ruff: noqa: F811 - the shared session fixture is imported, then requested by name
 
 from __future__ import annotations
 
@@ -35,7 +34,6 @@ from tests.servers import (
     deployment,
     http_json,
     processes_of,
-    served_project,  # noqa: F401 - imported so that pytest finds the fixture
 )
 
 NAMES = (MLFLOW, PREFECT, SERVE)
