@@ -173,6 +173,23 @@ def release_memory() -> tuple[float, float]:
     return before, _status_kib("VmRSS") / 1024
 
 
+class GcClock:
+    """Seconds spent in Python's cyclic garbage collector (gc.callbacks), cumulative."""
+
+    total = 0.0
+    _started = 0.0
+
+    @classmethod
+    def install(cls) -> None:
+        def callback(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                cls._started = time.perf_counter()
+            else:
+                cls.total += time.perf_counter() - cls._started
+
+        gc.callbacks.append(callback)
+
+
 def reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not allowed."""
     try:
@@ -194,11 +211,12 @@ class Timings:
         self.cpu: dict[str, float] = {}  # process CPU seconds (all threads of this process)
         self.peaks: dict[str, float] = {}  # MiB
         self.entry: dict[str, float] = {}  # RSS MiB when the label (first) started
+        self.gc: dict[str, float] = {}  # seconds in the cyclic GC
         self.track_peaks = track_peaks
         self._stack: list[list[Any]] = []  # [label, highest VmHWM seen so far in KiB]
 
     def reset(self) -> None:
-        self.current, self.cpu, self.peaks, self.entry = {}, {}, {}, {}
+        self.current, self.cpu, self.peaks, self.entry, self.gc = {}, {}, {}, {}, {}
 
     def add(self, label: str, seconds: float) -> None:
         self.current[label] = self.current.get(label, 0.0) + seconds
@@ -236,12 +254,13 @@ class Timings:
     @contextlib.contextmanager
     def time(self, label: str) -> Iterator[None]:
         self._enter(label)
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, in_gc = time.perf_counter(), time.process_time(), GcClock.total
         try:
             yield
         finally:
             self.add(label, time.perf_counter() - started)
             self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - cpu
+            self.gc[label] = self.gc.get(label, 0.0) + GcClock.total - in_gc
             self._exit()
 
 
@@ -439,6 +458,7 @@ class Bare:
             "auc": float(values["auc"]),
         }
         info["cpu_s"] = t.cpu
+        info["gc_s"] = t.gc
         return t.current, t.peaks, info
 
 
@@ -499,6 +519,7 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
         raise SystemExit(f"warm-up batch not accepted: {out.get('status')}: {out.get('contract')}")
     warm.unlink()
 
+    GcClock.install()
     timings = Timings()
     instrument(timings)
     bare = Bare(ws, workdir)
@@ -532,6 +553,7 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
                 "stall": stall,
                 "child_cpu": child,
                 "cpu_stages": {k: v for k, v in timings.cpu.items() if k != "cycle"},
+                "gc": dict(timings.gc),
                 "entry": dict(timings.entry),
                 "rss_untrimmed": rss_untrimmed,
             }
@@ -569,10 +591,12 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
                 "stage_peak_rss_mib": c["peaks"],
                 "stage_entry_rss_mib": c["entry"],
                 "stages_cpu_s": c["cpu_stages"],
+                "stages_gc_s": c["gc"],
                 "rss_before_untrimmed_mib": c["rss_untrimmed"],
                 "bare_s": b["times"],
                 "bare_peak_rss_mib": b["peaks"],
                 "bare_cpu_by_call_s": b["info"].pop("cpu_s"),
+                "bare_gc_s": b["info"].pop("gc_s"),
                 "bare_total_s": bare_total,
                 "bare_cpu_s": b["cpu"],
                 "ratio": total / bare_total,
