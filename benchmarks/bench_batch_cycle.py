@@ -1,34 +1,37 @@
 """Benchmark of the batch cycle: seconds per stage, rows/s, peak RSS, overhead over bare library calls.
 
-Usage (from the repository root):
+Usage (from the repository root; results and method in docs/benchmarks.md):
 
-    uv run --frozen python benchmarks/bench_batch_cycle.py --sizes 10000 100000 1000000 --repeats 3 \
-        --json benchmarks/results.json
+    uv run --frozen python benchmarks/bench_batch_cycle.py --sizes 10000 100000 1000000 \
+        --repeats 5 --repeats-large 3 --json benchmarks/results.json
 
-Each size runs in its own fresh worker subprocess (so peak RSS of one size does not leak into the
+Each size runs in its own fresh worker subprocess (so memory of one size does not leak into the
 next). A worker:
 
 1. generates a synthetic 20k-row history (15 numeric + 4 categorical features, an integer id and a
-   binary target) and creates a project from it with ``driftline.project_init.init_project`` (the
-   real flows: contract bootstrap, 4 init batches through the batch cycle, first retrain → champion);
+   binary target: 21 columns) and creates a project from it with ``driftline.project_init.init_project``
+   (the real flows: contract bootstrap, 4 init batches through the batch cycle, first retrain →
+   champion);
 2. runs one untimed warm-up batch (10k rows) through ``flows.batch_cycle.batch_cycle`` so imports,
    the ephemeral Prefect API, the GE context, the cached champion and reference are warm;
-3. for each repeat, writes a fresh batch file (new seed → new content hash, never a duplicate), runs
-   it through the real flow ``batch_cycle(path, config_path, allow_retrain=False)`` and records:
-   * wall time of the whole flow call and of ``run_batch`` inside it;
-   * per-stage seconds, measured by timing wrappers put (in this process only) around each task's
-     function (``task.fn``) and around the un-tasked steps of ``run_batch`` (state store writes,
-     registry look-ups, policy) — project code is not modified;
-   * peak RSS of the process during the cycle (``VmHWM`` after resetting it through
-     ``/proc/self/clear_refs``) and over the whole worker (``ru_maxrss``);
-4. then, in the same warm process and on the same file, times the *bare library calls* doing the
-   same work: hashlib + shutil copy, ``pd.read_parquet``, GE ``batch.validate(suite)`` with the same
-   expectations, the champion's ``predict_proba``, ``DataFrame.to_sql`` of the prediction rows and of
-   the label rows, sklearn metrics, Evidently on frames sampled the same way (report + HTML + JSON),
-   MLflow ``log_batch`` of the same metrics + ``log_artifact`` of the HTML.
+3. for each repeat, writes a fresh batch file (new seed → new content hash, never a duplicate) and
+   runs, in alternating order (so a busy phase of a shared machine hits both sides alike):
+   * the real flow ``batch_cycle(path, config_path, allow_retrain=False)``, recording wall and CPU
+     time of the whole call, per-stage wall/CPU seconds (timing wrappers put, in this process only,
+     around each task's ``task.fn`` and the un-tasked steps of ``run_batch``; project code is not
+     modified), seconds spent in Python's cyclic GC (``gc.callbacks``), CPU used by the ephemeral
+     Prefect API server (a child process), peak RSS per stage and for the whole cycle (``VmHWM``,
+     reset through ``/proc/self/clear_refs`` when a stage starts), and the machine's CPU stall share
+     (``/proc/pressure/cpu``) to spot runs disturbed by other processes;
+   * the *bare library calls* doing the same work on the same file, in the same warm process:
+     hashlib + shutil copy, ``pd.read_parquet``, GE ``batch.validate(suite)`` with the same
+     expectations, the champion's ``predict_proba``, ``DataFrame.to_sql`` of the prediction rows and
+     of the label rows (same schema, separate SQLite file), sklearn metrics, Evidently on the current
+     frame sampled the same way (report + HTML + JSON), MLflow ``log_batch`` of as many metrics +
+     ``log_artifact`` of the HTML.
 
 Ratio = whole flow call / sum of the bare calls. The parent prints a table of medians and can write
-JSON (``--json OUT``).
+every record and the medians as JSON (``--json OUT``).
 """
 
 from __future__ import annotations
@@ -684,6 +687,17 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             for s in [*stage_names, "run_batch", "cycle"]
         },
         "rss_before_untrimmed_mib": _median([r["rss_before_untrimmed_mib"] for r in recs]),
+        "gc_cycle_s": _median([r["stages_gc_s"].get("cycle", 0.0) for r in recs]),
+        "gc_bare_s": _median([sum(r["bare_gc_s"].values()) for r in recs]),
+        "stages_gc_s": {s: _median([r["stages_gc_s"].get(s, 0.0) for r in recs]) for s in stage_names},
+        "bare_gc_by_call_s": {b: _median([r["bare_gc_s"].get(b, 0.0) for r in recs]) for b in BARE},
+        "ratio_without_gc": _median(
+            [
+                (r["total_s"] - r["stages_gc_s"].get("cycle", 0.0))
+                / (r["bare_total_s"] - sum(r["bare_gc_s"].values()))
+                for r in recs
+            ]
+        ),
         "peak_rss_cycle_first_repeat_mib": recs[0]["peak_rss_cycle_mib"] if recs else None,
         "peak_rss_cycle_mib": _median(peaks) if peaks else None,
         "peak_rss_cycle_max_mib": max(peaks) if peaks else None,
@@ -704,6 +718,8 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
     rows.append(["rows/s"] + [f"{s['rows_per_s']:,.0f}" for s in summaries])
     rows.append(["bare total"] + [f"{s['bare_total_s']:.3f}" for s in summaries])
     rows.append(["ratio cycle/bare"] + [f"{s['ratio']:.2f}" for s in summaries])
+    rows.append(["ratio without cyclic GC"] + [f"{s['ratio_without_gc']:.2f}" for s in summaries])
+    rows.append(["GC s cycle / bare"] + [f"{s['gc_cycle_s']:.2f}/{s['gc_bare_s']:.2f}" for s in summaries])
     rows.append(["CPU s cycle (process)"] + [f"{s['cpu_s']:.3f}" for s in summaries])
     rows.append(["CPU s Prefect API server"] + [f"{s['api_server_cpu_s']:.3f}" for s in summaries])
     rows.append(["CPU s bare"] + [f"{s['bare_cpu_s']:.3f}" for s in summaries])

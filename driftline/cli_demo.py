@@ -64,12 +64,23 @@ def render_demo(result, *, seconds: float) -> None:  # type: ignore[no-untyped-d
             r.batch,
             f"[{style}]{r.status}[/]",
             f"{r.rows:,}",
-            "—" if r.drift_share is None else f"{100 * r.drift_share:.0f}%",
+            _drift_cell(r.drift_share, r.drift_detected),
             f"v{r.champion}" if r.champion else "—",
             "—" if r.auc is None else f"{r.auc:.3f}",
             r.action,
         )
     out.print(table)
+    if result.gate:
+        g = result.gate
+        out.print(f"[bold]Latest gate decision[/] (v{g['version']}): {g['verdict'].upper()}")
+        for rule in g["rules"]:
+            mark = "[green]✓[/]" if rule["passed"] else "[red]✗[/]"
+            out.print(f"  {mark} {rule['message']}", highlight=False)
+    if result.shap and result.shap["top"]:
+        s = result.shap
+        top = ", ".join(f"{r['feature']} {r['mean_abs_shap']:.3f}" for r in s["top"])
+        out.print(f"[bold]Why the champion v{s['version']} predicts what it does[/] (mean |SHAP|): {top}")
+        out.print(f"  beeswarm and bar plots: MLflow run {s['run_id']}, artifacts shap/")
     d = result.directory
     out.print(f"finished in {seconds:.0f} s. Where to look next:")
     out.print(f"  quarantine report: {result.quarantine_report}")
@@ -77,3 +88,9 @@ def render_demo(result, *, seconds: float) -> None:  # type: ignore[no-untyped-d
     out.print(f"  models, gate decisions, ledger:  cd {d} && driftline models")
     out.print(f"  batches and drift:               cd {d} && driftline status")
     out.print(f"  the UIs (MLflow: SHAP plots, drift reports; Prefect: flow runs): cd {d} && driftline up")
+
+
+def _drift_cell(share: float | None, detected: bool) -> str:
+    if share is None:
+        return "—"
+    return f"{100 * share:.0f}%" + (" [yellow]drift[/]" if detected else "")

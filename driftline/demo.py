@@ -28,6 +28,7 @@ class DemoRow:
     status: str
     rows: int
     drift_share: float | None
+    drift_detected: bool
     champion: str | None
     auc: float | None
     action: str
@@ -40,6 +41,8 @@ class DemoResult:
     quarantine_report: str | None = None
     drift_report: str | None = None
     init: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+    shap: dict[str, Any] | None = None
 
 
 def prepare_directory(directory: Path) -> Path:
@@ -134,10 +137,39 @@ def run_demo(
         auc = perf.get(f"champion:{champion}", {}).get("auc") if champion else None
         drift = out.get("drift") or {}
         result.rows.append(
-            DemoRow(label, out["status"], out["rows"], drift.get("share"), champion, auc, _action(out))
+            DemoRow(
+                label,
+                out["status"],
+                out["rows"],
+                drift.get("share"),
+                bool(drift.get("detected")),
+                champion,
+                auc,
+                _action(out),
+            )
         )
         if out["status"] == "quarantined":
             result.quarantine_report = out["quarantine"]["report_html"]
         if drift.get("report"):
             result.drift_report = drift["report"]
+        if out.get("retrain") and out["retrain"].get("gate"):
+            result.gate = {"version": out["retrain"]["version"], **out["retrain"]["gate"]}
+    result.shap = champion_shap(directory)
     return result
+
+
+def champion_shap(directory: Path) -> dict[str, Any] | None:
+    """The serving champion's global SHAP importance (top rows) and where its plots are."""
+    from driftline.config import load_config
+    from driftline.workspace import Workspace
+
+    ws = Workspace(load_config(directory / "driftline.yaml"))
+    champion = ws.registry.version_by_alias("champion")
+    if champion is None:
+        return None
+    table = ws.registry.read_csv_artifact(champion.run_id, "shap/importance.csv")
+    return {
+        "version": champion.version,
+        "top": [] if table is None else table.head(5).to_dict("records"),
+        "run_id": champion.run_id,
+    }

@@ -115,6 +115,19 @@ class Registry:
     def log_json(self, run_id: str, obj: Any, *, name: str) -> None:
         self.client.log_text(run_id, json.dumps(obj, indent=2, allow_nan=False, default=str), name)
 
+    def read_csv_artifact(self, run_id: str, path: str) -> pd.DataFrame | None:
+        """A CSV artifact of a run as a frame, or None when the run has no such artifact."""
+        import mlflow
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.tracking_uri
+                )
+            except Exception:  # noqa: BLE001 - missing artifact (e.g. SHAP failed and was skipped)
+                return None
+            return pd.read_csv(local)
+
     def list_artifacts(self, run_id: str, folder: str | None = None) -> list[str]:
         """All artifact paths of a run (recursive)."""
         out: list[str] = []

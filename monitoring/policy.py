@@ -200,6 +200,7 @@ def _performance_rule(
         )
     newest = measured[-1]
     realized = newest.realized_metric
+    assert realized is not None  # filtered to measured batches above
     worse_by = champion_metric - realized if higher_is_better else realized - champion_metric
     degradation = worse_by / abs(champion_metric) if champion_metric != 0 else worse_by
     side = "below" if higher_is_better else "above"

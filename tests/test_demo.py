@@ -28,6 +28,7 @@ def test_reduced_demo_tells_the_whole_story(tmp_path):
         assert month in text
     assert "quarantined: column 'pressure'" in text
     assert "quarantine report:" in text and "driftline up" in text
+    assert "Why the champion" in text and "mean |SHAP|" in text
     db = sqlite3.connect(demo_dir / ".driftline" / "driftline.db")
     statuses = dict(db.execute("select source, status from batches").fetchall())
     assert statuses["2013-06_broken_feed.csv"] == "quarantined" and statuses["2013-06.csv"] == "accepted"
