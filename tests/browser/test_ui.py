@@ -5,7 +5,6 @@ downloaded. Screenshots go to ``$DRIFTLINE_SCREENSHOTS`` when set (the README's 
 with ``DRIFTLINE_SCREENSHOTS=docs/screenshots``), else to a temporary folder.
 """
 
-
 from __future__ import annotations
 
 import os

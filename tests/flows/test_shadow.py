@@ -21,8 +21,9 @@ def test_shadow_challenger_is_logged_never_served_then_promoted(prefect_harness,
     assert ws.config.gate.mode == "shadow"
 
     def ingest(name, **kwargs):
-        return batch_cycle(path=str(write_batch(tmp_path / name, **kwargs)), config_path=str(config),
-                           allow_retrain=False)
+        return batch_cycle(
+            path=str(write_batch(tmp_path / name, **kwargs)), config_path=str(config), allow_retrain=False
+        )
 
     for k in range(3):
         ingest(f"b{k}.parquet", rows=800, seed=400 + k, start=100_000 + k * 800, concept="b")

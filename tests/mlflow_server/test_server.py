@@ -1,6 +1,5 @@
 """A real MLflow server (tracking, proxied artifacts, registry, aliases) and the process manager."""
 
-
 from __future__ import annotations
 
 import json

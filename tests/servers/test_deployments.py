@@ -1,7 +1,6 @@
 """The served deployments: typed, described parameters; runs with parameters through the API;
 the watch flow ingests each dropped file once."""
 
-
 from __future__ import annotations
 
 import json

@@ -1,6 +1,5 @@
 """The retrain schedule round trip while the servers run: CLI ↔ driftline.yaml ↔ Prefect UI."""
 
-
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,5 @@
 """`driftline up` / `down`: start, health, idempotence, routing, clean stop, schedule kept."""
 
-
 from __future__ import annotations
 
 import json
