@@ -26,6 +26,19 @@ def _figure() -> tuple[Any, Any]:
     return plt.subplots(figsize=(10, 4.5), dpi=110)
 
 
+def _save(fig: Any, ax: Any, path: Path) -> None:
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def _close(fig: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def _series(per_batch: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[float]]:
     xs = [r["batch"] for r in per_batch if r["metric"] is not None]
     ys = [float(r["metric"]) for r in per_batch if r["metric"] is not None]
@@ -108,14 +121,9 @@ def plot_replay(summary: Mapping[str, Any], path: Path) -> Path:
             f"{summary['promotions']} promotion(s), {summary['quarantined']} quarantined",
             pad=16,
         )
-        ax.legend(loc="best", fontsize=8)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        _save(fig, ax, path)
     finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        _close(fig)
     return path
 
 
@@ -137,14 +145,9 @@ def plot_compare(summaries: Mapping[str, Mapping[str, Any]], path: Path) -> Path
         _ticks(ax, first["per_batch"])
         ax.set_ylabel(first["metric"])
         ax.set_title("replay: serving champion per batch by policy (▲ promotion)")
-        ax.legend(loc="best", fontsize=8)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        _save(fig, ax, path)
     finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        _close(fig)
     return path
 
 
