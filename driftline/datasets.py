@@ -16,6 +16,14 @@ ROW_KEY = "__row_key"
 
 def text_values(values: pd.Series) -> pd.Series:
     """Labels as text, the same way for labels and predictions: 1.0 → "1", True → "True"."""
+    if pd.api.types.is_float_dtype(values):
+        # Vectorised: whole floats lose their ".0" (an int column with gaps arrives as float).
+        whole = values.notna() & (values % 1 == 0)
+        out = values.astype(str)
+        out[whole] = values[whole].astype("int64").astype(str)
+        return out
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "integer", "boolean"):
+        return values.astype(str)
 
     def one(v: object) -> str:
         if isinstance(v, float | np.floating) and float(v).is_integer():

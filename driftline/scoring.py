@@ -43,12 +43,23 @@ def score_batch(
     role: str,
     version: str,
     id_column: str | None,
+    chunk_rows: int = 100_000,
 ) -> Scored:
-    """Score `frame` with `pipeline` and build the prediction-log rows keyed by row key."""
+    """Score `frame` with `pipeline` and build the prediction-log rows keyed by row key.
+
+    Scoring runs in chunks of `chunk_rows` so the one-hot matrix of a large batch never exists
+    whole (at 1M rows it alone would take ~0.8 GB).
+    """
+    import numpy as np
+
     from models.train import predict
 
     started = time.perf_counter()
-    preds = predict(pipeline, frame, task=task)
+    parts = [
+        predict(pipeline, frame.iloc[i : i + chunk_rows], task=task) for i in range(0, len(frame), chunk_rows)
+    ]
+    labels = np.concatenate([p.label for p in parts]) if parts else np.array([])
+    score = np.concatenate([p.score for p in parts]) if parts else np.array([])
     latency_ms = (time.perf_counter() - started) * 1000.0
     n = len(frame)
     log_rows = pd.DataFrame(
@@ -57,11 +68,11 @@ def score_batch(
             "row_key": row_keys(frame, id_column=id_column).to_numpy(),
             "role": role,
             "model_version": str(version),
-            "prediction": pd.Series(preds.label).astype(str).to_numpy(),
-            "score": preds.score.astype(float),
+            "prediction": pd.Series(labels).astype(str).to_numpy(),
+            "score": score.astype(float),
             "latency_ms": latency_ms / max(n, 1),
         }
     )
-    scores = pd.Series(preds.score.astype(float), index=frame.index)
+    scores = pd.Series(score.astype(float), index=frame.index)
     mean = float(scores.mean()) if n else None
     return Scored(role, str(version), n, latency_ms, mean, log_rows, scores)

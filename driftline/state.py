@@ -157,9 +157,16 @@ class StateStore:
         latency_ms."""
         frame.to_sql("predictions", self.engine, if_exists="append", index=False, chunksize=50_000)
 
-    def record_labels(self, frame: pd.DataFrame) -> int:
-        """Insert (batch_id, row_key, label), replacing labels given before. Returns rows."""
+    def record_labels(self, frame: pd.DataFrame, *, replace: bool = True) -> int:
+        """Insert (batch_id, row_key, label), replacing labels given before unless `replace` is
+        False (a batch seen for the first time has none). Returns rows."""
         frame = frame.assign(received_at=now_iso())
+        if replace:
+            self._delete_labels(frame)
+        frame.to_sql("labels", self.engine, if_exists="append", index=False, chunksize=50_000)
+        return len(frame)
+
+    def _delete_labels(self, frame: pd.DataFrame) -> None:
         with self.engine.begin() as conn:
             for batch_id, part in frame.groupby("batch_id", sort=False):
                 keys = part["row_key"].tolist()
@@ -170,8 +177,6 @@ class StateStore:
                             & labels.c.row_key.in_(keys[start : start + 5_000])
                         )
                     )
-        frame.to_sql("labels", self.engine, if_exists="append", index=False, chunksize=50_000)
-        return len(frame)
 
     def find_prediction_batches(self, row_keys: list[str]) -> pd.DataFrame:
         """(row_key, batch_id) of scored rows among `row_keys` (latest batch wins)."""

@@ -109,11 +109,13 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
     registry = ws.registry
     champion = registry.version_by_alias("champion")
     scoring: dict[str, Any] | None = None
+    scored_by: list[Any] = []
     current = frame
     if champion is not None:
         scored = t.score_task(
             ws, frame, batch_id=got.batch_id, role="champion", version=champion.version, task_type=facts.task
         )
+        scored_by.append(scored)
         scoring = scored.to_dict()
         current = frame.assign(**{PREDICTION_SCORE: scored.scores.to_numpy()})
         challenger = registry.version_by_alias("challenger")
@@ -126,6 +128,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
                 version=challenger.version,
                 task_type=facts.task,
             )
+            scored_by.append(shadow)
             scoring["shadow"] = shadow.to_dict()
 
     reference = registry.load_reference(champion.version) if champion is not None else _initial_reference(ws)
@@ -147,8 +150,11 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             },
         )
 
-    labeled = t.labels_task(ws, frame, got.batch_id) if cfg.data.target in frame.columns else 0
-    performance = t.performance_task(ws, [got.batch_id], facts) if labeled else {}
+    labels: pd.DataFrame | None = (
+        t.labels_task(ws, frame, got.batch_id) if cfg.data.target in frame.columns else None
+    )
+    labeled = 0 if labels is None else len(labels)
+    performance = t.batch_performance_task(scored_by, labels, facts) if labeled else {}
     serving = performance.get(f"champion:{champion.version}", {}) if champion else {}
     serving_metric = serving.get(facts.metric)
     ws.state.update_batch(

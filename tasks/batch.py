@@ -103,10 +103,24 @@ def drift_task(
 
 
 @task(name="record-labels", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> int:
+def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
+    """Record the labels a new batch carries (it cannot have earlier ones: nothing to replace)."""
     data = ws.config.data
     found = labels_of(frame, batch_id=batch_id, target=data.target, id_column=data.id_column)
-    return ws.state.record_labels(found) if len(found) else 0
+    if len(found):
+        ws.state.record_labels(found, replace=False)
+    return found
+
+
+@task(name="realized-performance-in-memory", cache_policy=NO_CACHE)
+def batch_performance_task(scored: list[Scored], labels: pd.DataFrame, facts: ProjectFacts) -> dict[str, Any]:
+    """Realized metrics of the versions that scored this batch, from the rows just logged."""
+    from monitoring.performance import label_join, realized_metrics
+
+    if not scored or labels.empty:
+        return {}
+    joined, _ = label_join(pd.concat([s.log_rows for s in scored], ignore_index=True), labels)
+    return realized_metrics(joined, task=facts.task, positive_label=facts.positive_label)
 
 
 @task(name="realized-performance", cache_policy=NO_CACHE)
