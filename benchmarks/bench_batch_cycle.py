@@ -70,7 +70,7 @@ STAGES: list[tuple[str, str]] = [
     ("score", "score-batch task: predict + prediction-log rows + to_sql"),
     ("drift", "detect-drift task: sampling, prepare, Evidently report + HTML"),
     ("labels", "record-labels task: label rows + delete/insert"),
-    ("performance", "realized-performance task: SQL join read + sklearn metrics"),
+    ("performance", "realized-performance task: in-memory label join + sklearn metrics"),
     ("monitoring", "log-monitoring task: monitoring-run search, log_batch, log_artifact"),
     ("state", "state store: add_batch + update_batch (x2)"),
     ("registry", "registry look-ups (aliases x2, load_reference) + load_facts"),
@@ -83,7 +83,7 @@ SUBSTAGES: list[tuple[str, str]] = [
     ("drift.evidently", "monitoring.drift._run_evidently (Evidently + HTML + JSON)"),
     ("labels.labels_of", "datasets.labels_of (row keys + label text)"),
     ("labels.record_labels", "StateStore.record_labels (delete + to_sql)"),
-    ("performance.read_join", "StateStore.predictions_with_labels (SQL join → DataFrame)"),
+    ("performance.read_join", "driftline.datasets.labeled_predictions (in memory)"),
     ("performance.metrics", "monitoring.performance.realized_metrics"),
 ]
 BARE: list[str] = [
@@ -284,7 +284,7 @@ def instrument(timings: Timings) -> None:
         (tb.score_task, "score"),
         (tb.drift_task, "drift"),
         (tb.labels_task, "labels"),
-        (tb.performance_task, "performance"),
+        (tb.batch_performance_task, "performance"),
         (tb.monitoring_task, "monitoring"),
     ):
         timings.wrap(task, "fn", label)
@@ -303,7 +303,7 @@ def instrument(timings: Timings) -> None:
     timings.wrap(monitoring.drift, "_run_evidently", "drift.evidently")
     timings.wrap(tb, "labels_of", "labels.labels_of")
     timings.wrap(StateStore, "record_labels", "labels.record_labels")
-    timings.wrap(StateStore, "predictions_with_labels", "performance.read_join")
+    timings.wrap(tb, "labeled_predictions", "performance.read_join")
     timings.wrap(monitoring.performance, "realized_metrics", "performance.metrics")
 
 

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from driftline import intake
 from driftline.batch_io import BatchReadError, read_table
-from driftline.datasets import labels_of
+from driftline.datasets import labeled_predictions, labels_of
 from driftline.project import ProjectFacts, TaskKind
 from driftline.scoring import Scored, score_batch
 from driftline.workspace import Workspace
@@ -115,11 +115,11 @@ def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> pd.DataFra
 @task(name="realized-performance-in-memory", cache_policy=NO_CACHE)
 def batch_performance_task(scored: list[Scored], labels: pd.DataFrame, facts: ProjectFacts) -> dict[str, Any]:
     """Realized metrics of the versions that scored this batch, from the rows just logged."""
-    from monitoring.performance import label_join, realized_metrics
+    from monitoring.performance import realized_metrics
 
-    if not scored or labels.empty:
+    joined = labeled_predictions([s.log_rows for s in scored], labels)
+    if joined.empty:
         return {}
-    joined, _ = label_join(pd.concat([s.log_rows for s in scored], ignore_index=True), labels)
     return realized_metrics(joined, task=facts.task, positive_label=facts.positive_label)
 
 

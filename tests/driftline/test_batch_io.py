@@ -48,3 +48,21 @@ def test_batch_id_is_content_hash_and_raw_copy_is_unchanged(tmp_path):
     assert batch_id_of(content_hash(src)) == batch_id_of(content_hash(other))
     kept = keep_raw(src, tmp_path / "store" / "b1")
     assert kept.read_bytes() == src.read_bytes() and kept.name == "raw.csv"
+
+
+def test_labeled_predictions_attaches_labels_by_row_key_and_drops_unlabeled():
+    from driftline.datasets import labeled_predictions
+
+    champion = pd.DataFrame(
+        {"batch_id": "b", "row_key": ["1", "2", "3"], "role": "champion", "score": [0.1, 0.2, 0.3]}
+    )
+    shadow = champion.assign(role="challenger", score=[0.9, 0.8, 0.7])
+    labels = pd.DataFrame({"batch_id": "b", "row_key": ["3", "1"], "label": ["1", "0"]})
+    joined = labeled_predictions([champion, shadow], labels)
+    assert joined[["role", "row_key", "label"]].values.tolist() == [
+        ["champion", "1", "0"],
+        ["champion", "3", "1"],
+        ["challenger", "1", "0"],
+        ["challenger", "3", "1"],
+    ]
+    assert labeled_predictions([champion], labels.iloc[:0]).empty
