@@ -214,3 +214,31 @@ def test_real_seasonal_data_passes_and_fahrenheit_is_blocked() -> None:
     fahrenheit = weather[year == 2013].assign(temp_max=lambda f: f["temp_max"] * 9 / 5 + 32)
     result = _check(fahrenheit, suite)
     assert [f.column for f in result.blocking] == ["temp_max"]
+
+
+def test_validation_does_not_keep_the_batch_alive() -> None:
+    """GE's shared context must not hold the previous batch (hundreds of MB at 1M rows)."""
+    import gc
+    import weakref
+
+    import numpy as np
+    import pandas as pd
+
+    from data_contracts.validate import validate_frame
+
+    frame = pd.DataFrame({"a": np.arange(500.0)})
+    suite = {
+        "name": "s",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a"},
+                "meta": {"severity": "warn"},
+            }
+        ],
+    }
+    assert validate_frame(frame, suite, source="f.csv").success
+    alive = weakref.ref(frame)
+    del frame
+    gc.collect()
+    assert alive() is None
