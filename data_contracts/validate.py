@@ -47,9 +47,9 @@ def _release(batch: Any) -> None:
     engine = getattr(getattr(batch, "data", None), "execution_engine", None)
     manager = getattr(engine, "_batch_manager", None)
     for name in ("_batch_cache", "_batch_data_cache"):
-        cache = getattr(manager, name, None)
-        if hasattr(cache, "clear"):
-            cache.clear()
+        clear = getattr(getattr(manager, name, None), "clear", None)
+        if callable(clear):
+            clear()
 
 
 @functools.lru_cache(maxsize=1)

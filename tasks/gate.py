@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from driftline.project import ProjectFacts
+from driftline.shadow import shadow_rows
 from driftline.training import WindowData
 from driftline.workspace import Workspace
 
@@ -95,38 +96,28 @@ def shadow_gate_task(
     """The gate on labeled rows that both versions scored live (None until `min_rows` exist)."""
     from models.gate import evaluate_gate
     from models.metrics import baseline_predictions
-    from models.train import Predictions
 
     batch_ids = [b.batch_id for b in ws.state.list_batches(status="accepted") if b.seq > since_seq]
-    joined = ws.state.predictions_with_labels(batch_ids)
-    champ = joined[(joined.role == "champion") & (joined.model_version == champion)]
-    chal = joined[(joined.role == "challenger") & (joined.model_version == challenger)]
-    both = champ.merge(chal, on=["batch_id", "row_key"], suffixes=("_champ", "_chal"))
-    if len(both) < ws.config.gate.min_rows:
-        return None
-    regression = facts.task == "regression"
-    y = (
-        both["label_champ"].astype(float).to_numpy()
-        if regression
-        else both["label_champ"].to_numpy(dtype=object)
+    rows = shadow_rows(
+        ws.state.predictions_with_labels(batch_ids),
+        champion=champion,
+        challenger=challenger,
+        task=facts.task,
+        positive_label=facts.positive_label,
     )
-
-    def preds(suffix: str) -> Predictions:
-        score = both[f"score{suffix}"].to_numpy(dtype=float)
-        label = score if regression else both[f"prediction{suffix}"].to_numpy(dtype=object)
-        return Predictions(label=label, score=score, proba=None)
-
-    classes = None if regression else tuple(sorted(set(y)))
-    positive = classes[-1] if facts.task == "binary" and classes else None
+    if rows is None or len(rows.y) < ws.config.gate.min_rows:
+        return None
     # The trivial model's prior comes from the judged rows themselves: a stricter baseline.
-    baseline = baseline_predictions(y, len(y), task=facts.task, classes=classes, positive_label=positive)
+    baseline = baseline_predictions(
+        rows.y, len(rows.y), task=facts.task, classes=rows.classes, positive_label=rows.positive_label
+    )
     decision = evaluate_gate(
-        y_true=y,
-        challenger=preds("_chal"),
-        champion=preds("_champ"),
+        y_true=rows.y,
+        challenger=rows.challenger,
+        champion=rows.champion,
         baseline=baseline,
         rules=_rules(ws, facts, slices=()),
         task=facts.task,
-        positive_label=positive,
+        positive_label=rows.positive_label,
     )
     return {**decision.to_dict(), "summary": decision.summary(), "source": "shadow"}
