@@ -19,7 +19,6 @@ def explain_file(cfg: DriftlineConfig, rows: Path, *, version: str | None, top_k
         ValueError: no champion, unknown version, or rows missing feature columns.
     """
     from models.explain import explain_rows
-
     from models.spec import FeatureSpec
     from models.train import predict
 

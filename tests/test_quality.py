@@ -15,8 +15,8 @@ SOURCES = ["driftline", "flows", "tasks", "models", "monitoring", "data_contract
 @pytest.mark.parametrize(
     "argv",
     [
-        ["ruff", "check", *SOURCES, "tests", "benchmarks"],
-        ["ruff", "format", "--check", *SOURCES, "tests", "benchmarks"],
+        ["ruff", "check", "--no-cache", *SOURCES, "tests", "benchmarks"],
+        ["ruff", "format", "--no-cache", "--check", *SOURCES, "tests", "benchmarks"],
         ["mypy", *SOURCES],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],
