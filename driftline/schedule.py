@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -231,6 +232,10 @@ def reconcile(
 # --- the live deployment (Prefect REST API) ------------------------------------------------------
 
 
+_TRANSIENT = frozenset({502, 503, 504})
+_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+
+
 class PrefectApi:
     """The few Prefect REST calls the schedule needs; ``api_url`` ends in ``/api``."""
 
@@ -246,20 +251,29 @@ class PrefectApi:
             ScheduleError: on any other HTTP error or an unreachable server.
         """
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.api_url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as err:
-            if err.code == 404 and method == "GET":
-                return None
-            detail = err.read().decode(errors="replace")[:300]
-            raise ScheduleError(f"Prefect API {method} {path}: HTTP {err.code} {detail}") from None
-        except OSError as err:
-            raise ScheduleError(f"Prefect API at {self.api_url} unreachable: {err}") from None
-        return json.loads(payload) if payload else None
+        for delay in (*_RETRY_DELAYS_S, None):
+            request = urllib.request.Request(
+                f"{self.api_url}{path}",
+                data=data,
+                method=method,
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with self._opener.open(request, timeout=self.timeout) as response:
+                    payload = response.read()
+            except urllib.error.HTTPError as err:
+                if err.code == 404 and method == "GET":
+                    return None
+                if err.code in _TRANSIENT and delay is not None:
+                    # A busy SQLite-backed Prefect server answers 503 ("database is locked").
+                    time.sleep(delay)
+                    continue
+                detail = err.read().decode(errors="replace")[:300]
+                raise ScheduleError(f"Prefect API {method} {path}: HTTP {err.code} {detail}") from None
+            except OSError as err:
+                raise ScheduleError(f"Prefect API at {self.api_url} unreachable: {err}") from None
+            return json.loads(payload) if payload else None
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def deployment(self, flow: str, name: str) -> dict[str, Any] | None:
         return self.call("GET", f"/deployments/name/{flow}/{name}")  # type: ignore[no-any-return]

@@ -1,0 +1,53 @@
+"""The Prefect REST helper retries a busy server's 503 and still reports real errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from driftline.schedule import PrefectApi, ScheduleError
+
+
+def serve(statuses: list[int]) -> tuple[ThreadingHTTPServer, list[int]]:
+    seen: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PATCH(self) -> None:  # noqa: N802 - http.server naming
+            status = statuses[min(len(seen), len(statuses) - 1)]
+            seen.append(status)
+            body = json.dumps({"ok": status == 200}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def test_busy_server_503_is_retried_until_it_answers():
+    server, seen = serve([503, 503, 200])
+    try:
+        api = PrefectApi(f"http://127.0.0.1:{server.server_port}/api")
+        assert api.call("PATCH", "/deployments/x", {"a": 1}) == {"ok": True}
+        assert seen == [503, 503, 200]
+    finally:
+        server.shutdown()
+
+
+def test_a_client_error_is_not_retried():
+    server, seen = serve([422])
+    try:
+        api = PrefectApi(f"http://127.0.0.1:{server.server_port}/api")
+        with pytest.raises(ScheduleError, match="HTTP 422"):
+            api.call("PATCH", "/deployments/x", {"a": 1})
+        assert seen == [422]
+    finally:
+        server.shutdown()
