@@ -12,6 +12,7 @@ from prefect.states import Completed
 from driftline.batch_io import BatchReadError
 from driftline.config import load_config
 from driftline.intake import read_failure, time_range
+from driftline.monitoring_metrics import batch_metrics
 from driftline.project import load_facts
 from driftline.signals import policy_inputs
 from driftline.workspace import Workspace
@@ -167,20 +168,14 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         serving_metric=serving_metric,
     )
 
-    metrics: dict[str, float | None] = {
-        "rows": float(len(frame)),
-        "contract_success_pct": contract.success_percent,
-        "quarantined": 0.0,
-        "labeled_rows": float(labeled),
-    }
-    if drift is not None:
-        metrics.update(drift_share=drift.share, drifted_columns=float(len(drift.drifted_columns)))
-        metrics.update({f"drift_score.{c.column}": c.score for c in drift.columns})
-    if scoring is not None:
-        metrics.update(prediction_mean=scoring["mean_score"], latency_ms=scoring["latency_ms"])
-    for key, values in performance.items():
-        role = key.split(":")[0]
-        metrics.update({f"{role}.{m}": v for m, v in values.items() if m != "n"})
+    metrics = batch_metrics(
+        rows=len(frame),
+        contract_success_pct=contract.success_percent,
+        labeled_rows=labeled,
+        drift=drift,
+        scoring=scoring,
+        performance=performance,
+    )
     artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
     t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
 
