@@ -1,14 +1,22 @@
 """Bootstrap a data contract (a Great Expectations suite as plain JSON) from reference data.
 
-Pure pandas: Great Expectations is not imported here. The thresholds are deliberately loose
-where real data drifts (seasonal ranges, new categories: warnings) and strict where a feed
-breaks (columns, types, unit changes, empty batches: blocking).
+Pure pandas: Great Expectations is not imported here. Two tiers:
+
+* **validity blocks** — what is surely broken: the column set, types, a massive null-rate jump
+  or an all-null feature, an empty batch, duplicate or null ids, a unit or scale change (the
+  batch median leaves the reference by several times the column's own scale, or the spread
+  grows by a large factor), and bounds the user declares;
+* **distribution warns** — ranges moving, new categories, null-rate creep, batch size: these
+  are drift, which Driftline exists to adapt to, never a quarantine by default.
+
+A near-constant reference column never yields a blocking distribution rule.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +31,10 @@ __all__ = ["bootstrap_suite", "load_suite", "save_suite", "suite_hash"]
 logger = logging.getLogger(__name__)
 
 WARN_RANGE_MOSTLY = 0.99  # the warn range tolerates 1% stragglers before it speaks up
+# The scale rules read the reference through robust quantiles, so a few outliers in a short
+# reference cannot make them strict.
+LOW_Q, HIGH_Q = 0.01, 0.99
+NEAR_CONSTANT_SHARE = 0.95  # a column whose top value covers this share is near-constant
 
 
 def _expectation(type_: str, kwargs: dict[str, Any], *, severity: str, rule: str) -> dict:
@@ -77,6 +89,93 @@ def _check_arguments(reference: pd.DataFrame, names: dict[str, str | None], **nu
             raise ValueError(f"{key} must lie in [0, 1], got {value!r}")
 
 
+def _null_expectations(column: str, values: pd.Series, *, params: dict[str, Any]) -> list[dict]:
+    """A warning when the null rate creeps up; a block when it jumps or the column empties."""
+    null_rate = float(values.isna().mean())
+    out = []
+    for margin, severity, why in (
+        (params["null_margin"], WARN, "margin"),
+        (params["block_null_jump"], BLOCK, "jump: a broken feed"),
+    ):
+        mostly = _floor4(max(0.0, 1.0 - (null_rate + margin)))
+        if mostly <= 0:  # mostly=0 would be a check that cannot fail
+            continue
+        verb = "should" if severity == WARN else "must"
+        rule = (
+            f"'{column}' {verb} be null in at most {1 - mostly:.1%} of rows "
+            f"(reference {null_rate:.1%} + {margin:.1%} {why})."
+        )
+        kwargs = {"column": column, "mostly": mostly}
+        out.append(_expectation("expect_column_values_to_not_be_null", kwargs, severity=severity, rule=rule))
+    return out
+
+
+def _declared_bounds(column: str, bounds: Sequence[float | None]) -> dict:
+    """A user-declared validity range (``contract.bounds``): every non-null value inside it."""
+    low, high = (None if b is None else float(b) for b in bounds)
+    rule = f"'{column}' must lie within [{low}, {high}] (declared in contract.bounds)."
+    kwargs = {"column": column, "min_value": low, "max_value": high, "mostly": 1.0}
+    return _expectation("expect_column_values_to_be_between", kwargs, severity=BLOCK, rule=rule)
+
+
+def _near_constant(finite: np.ndarray) -> bool:
+    if finite.size == 0:
+        return True
+    _, counts = np.unique(finite, return_counts=True)
+    return counts.size <= 2 or counts.max() >= NEAR_CONSTANT_SHARE * finite.size
+
+
+def _scale_expectations(column: str, values: pd.Series, *, params: dict[str, Any]) -> list[dict]:
+    """Blocking rules that catch a unit or scale change, relative to the column's own scale.
+
+    The column's scale ``s`` is the larger of its robust span (1st–99th percentile) and its
+    magnitude (|median|). A regime change moves the median by a fraction of that; a unit change
+    (×10, ×25.4, ×1000, °C→°F, mbar→inHg) moves it by several times ``s``, shrinks a positive
+    column by a large factor, or multiplies the spread. Near-constant columns get none.
+    """
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    finite = numbers[np.isfinite(numbers)]
+    if _near_constant(finite):
+        return []
+    low, high = (float(q) for q in np.quantile(finite, [LOW_Q, HIGH_Q]))
+    median = float(np.median(finite))
+    scale = max(high - low, abs(median))
+    k, shrink = params["scale_tolerance"], params["shrink_factor"]
+    lo = min(low, median / shrink) if low > 0 else low - k * scale
+    hi = high + k * scale
+    rule = (
+        f"'{column}' must keep its median within [{_fmt(lo)}, {_fmt(hi)}]: the reference's "
+        f"1st–99th percentiles [{_fmt(low)}, {_fmt(high)}] widened by {k:g}× the column's scale "
+        f"{_fmt(scale)}{f' (median ÷{shrink:g} below, a positive column)' if low > 0 else ''}; "
+        "a jump this large is a unit change, not drift."
+    )
+    kwargs = {"column": column, "min_value": lo, "max_value": hi}
+    out = [_expectation("expect_column_median_to_be_between", kwargs, severity=BLOCK, rule=rule)]
+    std = float(np.std(finite))
+    spread = params["spread_factor"] * max(std, abs(median) / 2)
+    rule = (
+        f"'{column}' must keep its standard deviation at most {_fmt(spread)} "
+        f"({params['spread_factor']:g}× the larger of the reference's {_fmt(std)} and half its "
+        f"|median| {_fmt(abs(median))}): a spread this wide is a unit change, not drift."
+    )
+    kwargs = {"column": column, "max_value": spread}
+    out.append(_expectation("expect_column_stdev_to_be_between", kwargs, severity=BLOCK, rule=rule))
+    return out
+
+
+def _checked_bounds(
+    bounds: Mapping[str, Sequence[float | None]], reference: pd.DataFrame
+) -> dict[str, list[float | None]]:
+    out = {}
+    for column, pair in bounds.items():
+        if column not in reference.columns:
+            raise ValueError(f"bounds: {column!r} is not a column of the reference frame")
+        if len(pair) != 2 or all(b is None for b in pair):
+            raise ValueError(f"bounds[{column!r}] = {list(pair)!r}: give [min, max] (one may be null)")
+        out[column] = list(pair)
+    return out
+
+
 def _column_expectations(
     column: str, values: pd.Series, *, role: str | None, params: dict[str, Any]
 ) -> list[dict]:
@@ -89,41 +188,34 @@ def _column_expectations(
         out.append(_expectation("expect_column_values_to_be_in_type_list", kwargs, severity=BLOCK, rule=rule))
     if role == "id column":
         rule = f"Id column '{column}' must never be null."
+        kwargs = {"column": column, "mostly": 1.0}
+        out.append(_expectation("expect_column_values_to_not_be_null", kwargs, severity=BLOCK, rule=rule))
+        rule = f"Id column '{column}' must not repeat a value within a batch."
         out.append(
-            _expectation(
-                "expect_column_values_to_not_be_null",
-                {"column": column, "mostly": 1.0},
-                severity=BLOCK,
-                rule=rule,
-            )
+            _expectation("expect_column_values_to_be_unique", {"column": column}, severity=BLOCK, rule=rule)
         )
     else:
-        null_rate = float(values.isna().mean())
-        mostly = _floor4(max(0.0, 1.0 - (null_rate + params["null_margin"])))
-        if mostly > 0:  # mostly=0 would be a check that cannot fail
-            rule = (
-                f"'{column}' should be null in at most {1 - mostly:.1%} of rows "
-                f"(reference {null_rate:.1%} + {params['null_margin']:.1%} margin)."
-            )
-            kwargs = {"column": column, "mostly": mostly}
-            out.append(_expectation("expect_column_values_to_not_be_null", kwargs, severity=WARN, rule=rule))
+        out += _null_expectations(column, values, params=params)
+    if column in params["bounds"]:
+        out.append(_declared_bounds(column, params["bounds"][column]))
     if role is not None:  # ids and timestamps are expected to move out of any reference range
         return out
     if kind == "numeric":
-        for margin, mostly, severity, why in (
-            (params["warn_range_margin"], WARN_RANGE_MOSTLY, WARN, ""),
-            (
-                params["block_range_margin"],
-                params["block_range_mostly"],
-                BLOCK,
-                "; catches unit changes",
-            ),
-        ):
+        found = _range_expectation(
+            column, values, margin=params["warn_range_margin"], mostly=WARN_RANGE_MOSTLY, severity=WARN, why=""
+        )
+        out += [found] if found is not None else []
+        if params["block_range_margin"] is not None:  # opt-in: the pre-0.2 blocking range
             found = _range_expectation(
-                column, values, margin=margin, mostly=mostly, severity=severity, why=why
+                column,
+                values,
+                margin=params["block_range_margin"],
+                mostly=params["block_range_mostly"],
+                severity=BLOCK,
+                why="; declared in contract.block_range_margin",
             )
-            if found is not None:
-                out.append(found)
+            out += [found] if found is not None else []
+        out += _scale_expectations(column, values, params=params)
     elif kind in ("string", "bool") and values.nunique() <= params["max_categories"]:
         out.append(_set_expectation(column, values, mostly=params["category_mostly"]))
     return out
@@ -156,12 +248,17 @@ def bootstrap_suite(
     id_column: str | None = None,
     time_column: str | None = None,
     warn_range_margin: float = 0.1,
-    block_range_margin: float = 1.0,
+    scale_tolerance: float = 3.0,
+    shrink_factor: float = 20.0,
+    spread_factor: float = 5.0,
+    block_null_jump: float = 0.4,
+    block_range_margin: float | None = None,
     block_range_mostly: float = 0.9,
     max_categories: int = 30,
     category_mostly: float = 0.95,
     null_margin: float = 0.05,
     row_count_factor: float = 10.0,
+    bounds: Mapping[str, Sequence[float | None]] | None = None,
 ) -> dict:
     """Build a contract suite (GE expectation-suite JSON) from a reference frame.
 
@@ -171,12 +268,21 @@ def bootstrap_suite(
         target: label column; optional in batches (labels may arrive later), checked by warnings.
         id_column: must exist and never be null; no range/set checks.
         time_column: no range/set checks (time moves on).
-        warn_range_margin / block_range_margin: widen the reference range by this many spans.
-        block_range_mostly: share of rows that must lie in the blocking range.
+        warn_range_margin: the warning range is the reference range widened by this many spans.
+        scale_tolerance: block when the batch median moves more than this many times the
+            column's own scale beyond the reference's 1st–99th percentiles.
+        shrink_factor: block when a positive column's median falls below its reference
+            median divided by this (and below its 1st percentile; mbar → inHg is ÷33.9).
+        spread_factor: block when the standard deviation exceeds this many times the larger
+            of the reference's and half its |median|.
+        block_null_jump: block when a column's null rate exceeds the reference's by this.
+        block_range_margin: opt-in blocking range (reference range ± margin·span); None: off.
+        block_range_mostly: share of rows that must lie in that blocking range.
         max_categories: non-numeric columns with at most this many values get a set check.
         category_mostly: share of rows that must take a reference category.
         null_margin: null rate allowed above the reference null rate.
         row_count_factor: batches above this many times the reference rows warn.
+        bounds: declared validity bounds per column, ``{column: [min, max]}`` (None: open).
 
     Returns:
         ``{"name", "expectations", "meta"}``, loadable with ``gx.ExpectationSuite(**suite)``.
@@ -187,6 +293,10 @@ def bootstrap_suite(
     roles = {"target": target, "id column": id_column, "time column": time_column}
     params: dict[str, Any] = {
         "warn_range_margin": warn_range_margin,
+        "scale_tolerance": scale_tolerance,
+        "shrink_factor": shrink_factor,
+        "spread_factor": spread_factor,
+        "block_null_jump": block_null_jump,
         "block_range_margin": block_range_margin,
         "block_range_mostly": block_range_mostly,
         "max_categories": max_categories,
@@ -194,7 +304,8 @@ def bootstrap_suite(
         "null_margin": null_margin,
         "row_count_factor": row_count_factor,
     }
-    _check_arguments(reference, roles, **params)
+    _check_arguments(reference, roles, **{k: v for k, v in params.items() if v is not None})
+    params["bounds"] = _checked_bounds(bounds or {}, reference)
     rows = len(reference)
     columns = [c for c in reference.columns if c != target]
     optional = "" if target is None else f"; the target '{target}' may be absent"

@@ -94,6 +94,17 @@ def _text(rule: str, kwargs: dict, result: dict, examples: tuple, share: str) ->
     if rule == "expect_column_values_to_be_between":
         low, high = _fmt(kwargs.get("min_value")), _fmt(kwargs.get("max_value"))
         return f"{share} of values outside [{low}, {high}]{_allowed(kwargs)}{e_g}", None
+    if rule in ("expect_column_median_to_be_between", "expect_column_stdev_to_be_between"):
+        what = "median" if "median" in rule else "standard deviation"
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        bound = f"at most {_fmt(high)}" if low is None else f"within [{_fmt(low)}, {_fmt(high)}]"
+        return (
+            f"{what} {_fmt(observed)} is not {bound}: a jump this large relative to the column's "
+            "own scale looks like a unit or scale change",
+            observed,
+        )
+    if rule == "expect_column_values_to_be_unique":
+        return f"{share} of values repeat within the batch{e_g}", None
     if rule == "expect_column_values_to_be_in_set":
         count = len(kwargs.get("value_set") or [])
         text = f"{share} of values not among the {count} contract values"

@@ -52,8 +52,20 @@ class ContractConfig(_Section):
 
     suite: str | None = Field(None, description="Suite file name; default: <project>.json.")
     warn_range_margin: float = Field(0.1, ge=0, description="Warn outside [min, max] ± margin·span.")
-    block_range_margin: float = Field(1.0, ge=0, description="Block outside [min, max] ± margin·span.")
-    block_range_mostly: float = Field(0.9, gt=0, le=1, description="Share that must be in range.")
+    scale_tolerance: float = Field(
+        3.0, gt=0, description="Block a median beyond the reference's 1–99% by this × the column's scale."
+    )
+    shrink_factor: float = Field(20.0, gt=1, description="Block a positive column shrunk by this factor.")
+    spread_factor: float = Field(5.0, gt=1, description="Block a stdev this many times the reference's.")
+    block_null_jump: float = Field(0.4, gt=0, le=1, description="Block a null rate this far above the reference.")
+    block_range_margin: float | None = Field(
+        None, ge=0, description="Opt-in: block outside [min, max] ± margin·span (None: off)."
+    )
+    block_range_mostly: float = Field(0.9, gt=0, le=1, description="Share that must be in that range.")
+    bounds: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="Declared validity bounds: {column: [min, max]}, blocking."
+    )
+    streak_batches: int = Field(3, ge=1, description="Same rule blocking this many batches in a row: alert.")
     max_categories: int = Field(30, ge=1, description="Columns with ≤ this many values get a set rule.")
     category_mostly: float = Field(0.95, gt=0, le=1)
     null_margin: float = Field(0.05, ge=0, le=1, description="Allowed rise of a column's null rate.")

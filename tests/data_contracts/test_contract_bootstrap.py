@@ -15,6 +15,9 @@ BETWEEN = "expect_column_values_to_be_between"
 IN_SET = "expect_column_values_to_be_in_set"
 NOT_NULL = "expect_column_values_to_not_be_null"
 TYPES = "expect_column_values_to_be_in_type_list"
+UNIQUE = "expect_column_values_to_be_unique"
+MEDIAN = "expect_column_median_to_be_between"
+STDEV = "expect_column_stdev_to_be_between"
 
 
 def _find(suite: dict, type_: str, column: str | None = None) -> list[dict]:
@@ -67,34 +70,69 @@ def test_all_null_column_accepts_anything(suite: dict) -> None:
     assert [e for e in suite["expectations"] if e["kwargs"].get("column") == "notes"] == []
 
 
-def test_null_rate_warns_with_margin_and_id_must_be_complete(suite: dict, reference: pd.DataFrame) -> None:
-    (humidity,) = _find(suite, NOT_NULL, "humidity")
+def test_null_rate_warns_with_margin_blocks_a_jump_and_id_must_be_complete(
+    suite: dict, reference: pd.DataFrame
+) -> None:
+    warn, block = _find(suite, NOT_NULL, "humidity")
     rate = reference["humidity"].isna().mean()
-    assert humidity["meta"]["severity"] == "warn"
-    assert humidity["kwargs"]["mostly"] == pytest.approx(1 - (rate + 0.05), abs=1e-4)
-    assert humidity["kwargs"]["mostly"] <= 1 - (rate + 0.05)  # rounded down, never stricter
+    assert (warn["meta"]["severity"], block["meta"]["severity"]) == ("warn", "block")
+    assert warn["kwargs"]["mostly"] == pytest.approx(1 - (rate + 0.05), abs=1e-4)
+    assert warn["kwargs"]["mostly"] <= 1 - (rate + 0.05)  # rounded down, never stricter
+    assert block["kwargs"]["mostly"] == pytest.approx(1 - (rate + 0.4), abs=1e-4)
     (ident,) = _find(suite, NOT_NULL, "record_id")
     assert (ident["kwargs"]["mostly"], ident["meta"]["severity"]) == (1.0, "block")
+    (unique,) = _find(suite, UNIQUE, "record_id")
+    assert unique["meta"]["severity"] == "block"
 
 
-def test_numeric_ranges_warn_narrow_and_block_wide(suite: dict, reference: pd.DataFrame) -> None:
-    warn, block = _find(suite, BETWEEN, "pressure")
+def test_numeric_range_only_warns_and_scale_rules_block(suite: dict, reference: pd.DataFrame) -> None:
+    (warn,) = _find(suite, BETWEEN, "pressure")
     low, high = reference["pressure"].min(), reference["pressure"].max()
     span = high - low
-    assert warn["meta"]["severity"] == "warn" and block["meta"]["severity"] == "block"
+    assert warn["meta"]["severity"] == "warn"
     assert warn["kwargs"]["min_value"] == pytest.approx(low - 0.1 * span)
     assert warn["kwargs"]["max_value"] == pytest.approx(high + 0.1 * span)
     assert warn["kwargs"]["mostly"] == 0.99
-    assert block["kwargs"]["min_value"] == pytest.approx(low - span)
-    assert block["kwargs"]["max_value"] == pytest.approx(high + span)
-    assert block["kwargs"]["mostly"] == 0.9
     assert all(type(warn["kwargs"][k]) is float for k in ("min_value", "max_value"))
+    (median,) = _find(suite, MEDIAN, "pressure")
+    q1, q99 = np.quantile(reference["pressure"], [0.01, 0.99])
+    scale = max(q99 - q1, abs(reference["pressure"].median()))  # the magnitude, ~1013
+    assert median["meta"]["severity"] == "block"
+    # a positive column: a factor below its median
+    assert median["kwargs"]["min_value"] == pytest.approx(min(q1, reference["pressure"].median() / 20))
+    assert median["kwargs"]["max_value"] == pytest.approx(q99 + 3 * scale)
+    (stdev,) = _find(suite, STDEV, "pressure")
+    assert stdev["kwargs"]["max_value"] == pytest.approx(5 * max(reference["pressure"].std(ddof=0), scale / 2))
+    (temp,) = _find(suite, MEDIAN, "temperature")  # signed: additive bounds on both sides
+    t1, t99 = np.quantile(reference["temperature"], [0.01, 0.99])
+    assert temp["kwargs"]["min_value"] == pytest.approx(t1 - 3 * (t99 - t1))
+
+
+def test_near_constant_columns_never_block() -> None:
+    frame = pd.DataFrame({"c": [0.0034] * 95 + [0.0035] * 5, "flag": [0, 1] * 50, "x": np.arange(100.0)})
+    suite = bootstrap_suite(frame, name="s", target=None)
+    blocking = {e["kwargs"].get("column") for e in suite["expectations"] if e["meta"]["severity"] == "block"}
+    assert not {e["type"] for e in suite["expectations"] if e["kwargs"].get("column") in ("c", "flag")} & {
+        MEDIAN,
+        STDEV,
+    }
+    assert "x" in blocking
+
+
+def test_declared_bounds_block() -> None:
+    frame = pd.DataFrame({"pct": [10.0, 20.0, 30.0], "y": [0, 1, 0]})
+    suite = bootstrap_suite(frame, name="s", target="y", bounds={"pct": [0, 100]})
+    (declared,) = [e for e in _find(suite, BETWEEN, "pct") if e["meta"]["severity"] == "block"]
+    assert declared["kwargs"] == {"column": "pct", "min_value": 0.0, "max_value": 100.0, "mostly": 1.0}
+    with pytest.raises(ValueError, match="bounds: 'nope'"):
+        bootstrap_suite(frame, name="s", target="y", bounds={"nope": [0, 1]})
 
 
 def test_id_and_time_columns_get_no_range_or_set(suite: dict) -> None:
     for column in ("record_id", "timestamp"):
         assert _find(suite, BETWEEN, column) == [] and _find(suite, IN_SET, column) == []
-    assert len(_find(suite, BETWEEN, "wind")) == 2  # a plain int column does get ranges
+    assert len(_find(suite, BETWEEN, "wind")) == 1  # a plain int column does get a range
+    assert _find(suite, MEDIAN, "record_id") == [] and len(_find(suite, MEDIAN, "wind")) == 1
 
 
 def test_low_cardinality_categories_warn(suite: dict) -> None:
@@ -122,7 +160,7 @@ def test_suite_meta(suite: dict) -> None:
     assert meta["target"] == "label" and meta["optional_columns"] == ["label"]
     assert (meta["id_column"], meta["time_column"]) == ("record_id", "timestamp")
     assert meta["reference_rows"] == 500
-    assert meta["parameters"]["block_range_margin"] == 1.0
+    assert meta["parameters"]["scale_tolerance"] == 3.0 and meta["parameters"]["block_range_margin"] is None
     assert "500" in meta["created_from"]
 
 
@@ -151,17 +189,24 @@ def test_float_target_with_few_values_is_a_set() -> None:
 def test_constant_column_range_uses_its_magnitude() -> None:
     frame = pd.DataFrame({"c": [5.0] * 10, "z": [0] * 10})
     suite = bootstrap_suite(frame, name="s", target=None)
-    warn, block = _find(suite, BETWEEN, "c")
+    (warn,) = _find(suite, BETWEEN, "c")
     assert (warn["kwargs"]["min_value"], warn["kwargs"]["max_value"]) == (4.5, 5.5)
-    assert (block["kwargs"]["min_value"], block["kwargs"]["max_value"]) == (0.0, 10.0)
-    zero_warn, _ = _find(suite, BETWEEN, "z")
+    (zero_warn,) = _find(suite, BETWEEN, "z")
     assert (zero_warn["kwargs"]["min_value"], zero_warn["kwargs"]["max_value"]) == (-0.1, 0.1)
+
+
+def test_opt_in_block_range_restores_the_old_rule() -> None:
+    frame = pd.DataFrame({"c": [1.0, 2.0, 3.0]})
+    suite = bootstrap_suite(frame, name="s", target=None, block_range_margin=1.0)
+    _, block = _find(suite, BETWEEN, "c")
+    assert block["meta"]["severity"] == "block"
+    assert (block["kwargs"]["min_value"], block["kwargs"]["max_value"]) == (-1.0, 5.0)
 
 
 def test_infinite_values_do_not_poison_ranges() -> None:
     frame = pd.DataFrame({"v": [1.0, 2.0, math.inf, -math.inf, np.nan]})
     suite = bootstrap_suite(frame, name="s", target=None)
-    warn, _ = _find(suite, BETWEEN, "v")
+    (warn,) = _find(suite, BETWEEN, "v")
     assert (warn["kwargs"]["min_value"], warn["kwargs"]["max_value"]) == (0.9, 2.1)
     json.dumps(suite, allow_nan=False)
 
