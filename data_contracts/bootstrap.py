@@ -247,6 +247,7 @@ def bootstrap_suite(
     target: str | None,
     id_column: str | None = None,
     time_column: str | None = None,
+    index_columns: Sequence[str] = (),
     warn_range_margin: float = 0.1,
     scale_tolerance: float = 3.0,
     shrink_factor: float = 20.0,
@@ -268,6 +269,8 @@ def bootstrap_suite(
         target: label column; optional in batches (labels may arrive later), checked by warnings.
         id_column: must exist and never be null; no range/set checks.
         time_column: no range/set checks (time moves on).
+        index_columns: undeclared columns that look like a row id or time index: no
+            range/set/scale checks either (they move on by construction).
         warn_range_margin: the warning range is the reference range widened by this many spans.
         scale_tolerance: block when the batch median moves more than this many times the
             column's own scale beyond the reference's 1st–99th percentiles.
@@ -329,7 +332,8 @@ def bootstrap_suite(
             rule=f"The batch should have at most {row_count_factor:g}× the {rows} reference rows.",
         ),
     ]
-    role_of = {column: role for role, column in roles.items() if column is not None}
+    role_of = {column: "index column" for column in index_columns}
+    role_of.update({column: role for role, column in roles.items() if column is not None})
     for column in columns:
         expectations += _column_expectations(
             column, reference[column], role=role_of.get(column), params=params
@@ -346,6 +350,7 @@ def bootstrap_suite(
                 "optional_columns": [] if target is None else [target],
                 "id_column": id_column,
                 "time_column": time_column,
+                "index_columns": list(index_columns),
                 "reference_rows": rows,
                 "created_from": f"bootstrap_suite on {rows} reference rows × {reference.shape[1]} columns",
                 "parameters": params,

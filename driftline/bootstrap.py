@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from driftline.batch_io import read_table
@@ -10,11 +11,21 @@ from driftline.project import derive_facts
 from driftline.workspace import Workspace
 
 
-def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False) -> tuple[Path, int]:
+@dataclass(frozen=True)
+class ContractInit:
+    """Where the suite went, how many rules it has, and what a person should know."""
+
+    path: Path
+    expectations: int
+    notes: tuple[str, ...]
+
+
+def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False) -> ContractInit:
     """Bootstrap the suite from reference data and keep a seeded sample as the drift baseline.
 
     Returns:
-        (suite path, number of expectations).
+        The suite path, its number of expectations, and notes (e.g. columns that look like a
+        row id or time index and were left out of the features).
 
     Raises:
         ConfigError: the suite exists (without `force`) or the reference lacks a configured column.
@@ -39,6 +50,7 @@ def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False)
         target=data.target,
         id_column=data.id_column,
         time_column=data.time_column,
+        index_columns=[column for column, _ in facts.index_like],
         warn_range_margin=c.warn_range_margin,
         scale_tolerance=c.scale_tolerance,
         shrink_factor=c.shrink_factor,
@@ -58,4 +70,4 @@ def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False)
         sample = sample.sample(n=cfg.drift.reference_rows, random_state=cfg.drift.seed)
     ws.initial_reference.parent.mkdir(parents=True, exist_ok=True)
     sample.reset_index(drop=True).to_parquet(ws.initial_reference, index=False)
-    return path, len(suite["expectations"])
+    return ContractInit(path, len(suite["expectations"]), tuple(facts.notes))

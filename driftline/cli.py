@@ -108,10 +108,15 @@ def contract_init(
     from driftline.bootstrap import init_contract
 
     try:
-        path, n = init_contract(cfg, reference, force=force)
+        made = init_contract(cfg, reference, force=force)
     except (ConfigError, ValueError) as e:
         raise fail(str(e), EXIT_USAGE) from None
-    out.print(f"wrote {n} expectations to [bold]{path}[/]; edit severities ('block'/'warn') by hand")
+    for note in made.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    out.print(
+        f"wrote {made.expectations} expectations to [bold]{made.path}[/]; "
+        "edit severities ('block'/'warn') by hand"
+    )
 
 
 @app.command()

@@ -12,6 +12,7 @@ from driftline.cli import (
     ConfigOption,
     JsonOption,
     app,
+    err,
     fail,
     open_project,
     out,
@@ -49,6 +50,8 @@ def init(
         )
     except (ConfigError, ValueError) as e:
         raise fail(str(e), EXIT_USAGE) from None
+    for note in result["notes"]:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
     out.print(f"wrote {result['config']} and contract {result['suite']}")
     from driftline.cli_render import render_retrain
 

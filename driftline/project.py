@@ -24,6 +24,8 @@ class ProjectFacts:
     metric: str
     higher_is_better: bool
     positive_label: str | None = None
+    # undeclared columns left out of the features as a likely row id / time index → the advice
+    index_like: tuple[tuple[str, str], ...] = ()
 
     @property
     def features(self) -> list[str]:
@@ -37,7 +39,13 @@ class ProjectFacts:
             "metric": self.metric,
             "higher_is_better": self.higher_is_better,
             "positive_label": self.positive_label,
+            "index_like": dict(self.index_like),
         }
+
+    @property
+    def notes(self) -> list[str]:
+        """What a person should know about how the features were chosen."""
+        return [advice for _, advice in self.index_like]
 
 
 def facts_path(ws: Workspace) -> Any:
@@ -46,7 +54,14 @@ def facts_path(ws: Workspace) -> Any:
 
 def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
     """Infer task and feature lists from reference data (config values win) and store them."""
-    from models.spec import higher_is_better, infer_features, infer_task, label_text, primary_metric
+    from models.spec import (
+        higher_is_better,
+        index_like_columns,
+        infer_features,
+        infer_task,
+        label_text,
+        primary_metric,
+    )
 
     data = ws.config.data
     if data.target not in reference.columns:
@@ -60,10 +75,21 @@ def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
         features=data.features,
         categorical=data.categorical,
     )
+    index_like = (
+        index_like_columns(reference, exclude=[data.target, data.id_column, data.time_column])
+        if data.features is None
+        else {}
+    )
     metric = ws.config.gate.metric or primary_metric(task)
     positive = sorted(set(label_text(reference[data.target].dropna())))[-1] if task == "binary" else None
     facts = ProjectFacts(
-        task, tuple(spec.numeric), tuple(spec.categorical), metric, higher_is_better(metric), positive
+        task,
+        tuple(spec.numeric),
+        tuple(spec.categorical),
+        metric,
+        higher_is_better(metric),
+        positive,
+        tuple(index_like.items()),
     )
     path = facts_path(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,4 +116,5 @@ def load_facts(ws: Workspace) -> ProjectFacts:
         raw["metric"],
         raw["higher_is_better"],
         raw.get("positive_label"),
+        tuple((raw.get("index_like") or {}).items()),
     )

@@ -57,7 +57,7 @@ def init_project(
     from flows.batch_cycle import batch_cycle
     from flows.retrain import retrain
 
-    suite, _ = init_contract(cfg, data)
+    made = init_contract(cfg, data)
     if time_column:
         frame = frame.sort_values(time_column, kind="stable")
     incoming = cfg.root / "incoming"
@@ -67,4 +67,4 @@ def init_project(
         frame.iloc[chunk].to_parquet(part, index=False)
         batch_cycle(path=str(part), config_path=str(config_path), allow_retrain=False)
     result = retrain(reason="init: first champion", config_path=str(config_path))
-    return {"config": str(config_path), "suite": str(suite), "retrain": result}
+    return {"config": str(config_path), "suite": str(made.path), "retrain": result, "notes": list(made.notes)}

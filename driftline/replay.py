@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.spec import index_like_columns
+
 POLICIES = ("driftline", "never", "always")
 SYNTHETIC_ID = "__replay_id"
 # Sections of a project's driftline.yaml that never apply to a replay: it has its own storage.
@@ -182,12 +184,16 @@ def plan_replay(
         raise ReplayError(f"--target {target!r} is not a column of the file")
     frame, id_col, note = with_replay_id(frame, id_column=id_column, label_lag=label_lag)
     batches = split_batches(frame, time_column=time_column, freq=freq, rows=rows)
+    index_like = index_like_columns(
+        frame.sort_values(time_column, kind="stable"), exclude=[target, time_column, id_col]
+    )
     if len(batches) <= warmup:
         raise ReplayError(
             f"the file splits into {len(batches)} batch(es): need more than --warmup {warmup}; "
             "use a shorter --freq, fewer --rows or a smaller --warmup"
         )
-    return Plan(batches, id_col, (note,) if note else ())
+    notes = ((note,) if note else ()) + tuple(index_like.values())
+    return Plan(batches, id_col, notes)
 
 
 def labels_frame(frame: pd.DataFrame, *, id_column: str, target: str) -> pd.DataFrame:

@@ -101,6 +101,52 @@ def _is_time_dtype(series: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
 
 
+MIN_INDEX_ROWS = 20  # fewer rows than this say nothing about a column being an index
+
+
+def _index_kind(series: pd.Series) -> str | None:
+    """'row id' for a unique, increasing integer column; 'time index' for an increasing datetime
+    column (or text that parses as one); None for anything else."""
+    values = series.dropna()
+    if len(values) < MIN_INDEX_ROWS or len(values) < len(series):
+        return None
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_integer_dtype(values) or (
+        pd.api.types.is_float_dtype(values) and bool(np.all(np.mod(values.to_numpy(), 1.0) == 0.0))
+    ):
+        return "row id" if values.is_unique and values.is_monotonic_increasing else None
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "time index" if values.is_monotonic_increasing else None
+    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+        head = values.astype(str).head(MIN_INDEX_ROWS)
+        if not head.str.match(r"^\d{4}-\d{2}-\d{2}").all():  # ISO dates only: cheap and unambiguous
+            return None
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+        return "time index" if parsed.notna().all() and parsed.is_monotonic_increasing else None
+    return None
+
+
+def index_like_columns(frame: pd.DataFrame, *, exclude: Sequence[str | None] = ()) -> dict[str, str]:
+    """Undeclared columns that look like a row id or a time index, each with what to do about it.
+
+    Such a column becomes a useless feature whose every later value is "out of range", so it is
+    left out of the inferred features; the message says how to declare or keep it.
+    """
+    found = {}
+    for column in frame.columns:
+        if column in exclude:
+            continue
+        kind = _index_kind(frame[column])
+        if kind is not None:
+            flag = "--id-column" if kind == "row id" else "--time-column"
+            found[str(column)] = (
+                f"column {column!r} looks like a {kind}: declare it with {flag}, "
+                "or list it in data.features to keep it as a feature"
+            )
+    return found
+
+
 def infer_features(
     frame: pd.DataFrame,
     *,
@@ -125,6 +171,8 @@ def infer_features(
         ValueError: a listed column is missing, is the target/id/time column, or is a datetime.
     """
     excluded = {c for c in (target, id_column, time_column) if c is not None}
+    if features is None:  # an inferred feature list never holds a row id or time index
+        excluded |= set(index_like_columns(frame, exclude=[target, id_column, time_column]))
     missing = [c for c in (target, *(features or ()), *(categorical or ())) if c not in frame]
     if missing:
         raise ValueError(f"column(s) not in frame: {', '.join(map(repr, missing))}")
