@@ -68,12 +68,13 @@ def load_window(ws: Workspace, selection: Any, facts: ProjectFacts) -> WindowDat
             ws.state, rows, target=data.target, id_column=data.id_column, regression=regression
         )
 
-    return WindowData(
-        train=frame(train_rows),
-        holdout=frame(holdout_rows),
-        train_batches=train_rows,
-        holdout_batches=holdout_rows,
-    )
+    tail = selection.holdout_tail_rows
+    if tail is None:
+        train, holdout = frame(train_rows), frame(holdout_rows)
+    else:  # batches too small to hold whole ones out: the newest rows are the holdout
+        both = frame(train_rows + holdout_rows)
+        train, holdout = both.iloc[:-tail].reset_index(drop=True), both.iloc[-tail:].reset_index(drop=True)
+    return WindowData(train=train, holdout=holdout, train_batches=train_rows, holdout_batches=holdout_rows)
 
 
 def reference_sample(

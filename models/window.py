@@ -47,15 +47,23 @@ class WindowSelection:
     holdout: tuple[BatchRef, ...]
     ok: bool
     reason: str
+    # When set, the batches are too small to hold whole ones out: the holdout is the newest
+    # ``holdout_tail_rows`` labeled rows of train + holdout batches (in order), the rest trains.
+    holdout_tail_rows: int | None = None
 
     @property
     def train_rows(self) -> int:
-        """Labeled rows in the training batches."""
-        return sum(b.labeled_rows for b in self.train)
+        """Labeled rows that train."""
+        total = sum(b.labeled_rows for b in self.train)
+        if self.holdout_tail_rows is None:
+            return total
+        return total + sum(b.labeled_rows for b in self.holdout) - self.holdout_tail_rows
 
     @property
     def holdout_rows(self) -> int:
-        """Labeled rows in the holdout batches."""
+        """Labeled rows held out."""
+        if self.holdout_tail_rows is not None:
+            return self.holdout_tail_rows
         return sum(b.labeled_rows for b in self.holdout)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +75,7 @@ class WindowSelection:
             "holdout": [b.to_dict() for b in self.holdout],
             "train_rows": self.train_rows,
             "holdout_rows": self.holdout_rows,
+            "holdout_tail_rows": self.holdout_tail_rows,
         }
 
 
@@ -112,6 +121,11 @@ def select_window(
     ``end_time`` is less than ``duration`` before the newest training batch's ``end_time`` (both
     limits apply when both are given; batches without ``end_time`` are then left out).
 
+    On a stream of small batches the window reaches back past ``n_batches`` until training
+    holds ``min_train_rows``; and when whole batches still cannot be held out (the newest are
+    too small, or holding them out leaves too little to train on), the newest rows are held out
+    instead (``holdout_tail_rows``), as long as the window holds both minimums in total.
+
     Returns:
         A selection with ``ok=False`` and a readable reason when there is not enough data.
 
@@ -134,7 +148,8 @@ def select_window(
             f"{holdout_batches} out and train on the rest{note}",
         )
     holdout = tuple(usable[-holdout_batches:])
-    train = usable[:-holdout_batches]
+    older = usable[:-holdout_batches]
+    train = older
     if not expanding:
         if n_batches is not None:
             train = train[-n_batches:]
@@ -142,9 +157,33 @@ def select_window(
             timed = [(b, b.end_time) for b in train if b.end_time is not None]
             cutoff = max((end for _, end in timed), default=None)
             train = [b for b, end in timed if cutoff is not None and end > cutoff - span]
+        # Small batches: the window reaches back until it holds min_train_rows, so a window
+        # of N batches means "at least N" rather than "too little data" on a small stream.
+        extended = len(train)
+        while _rows(train) < min_train_rows and len(train) < len(older):
+            train = older[-(len(train) + 1) :]
+        extended = len(train) - extended
+    else:
+        extended = 0
     kind = "expanding" if expanding else f"last {n_batches} batch(es)" if n_batches else "all"
     if span is not None and not expanding:
         kind += f" within {duration}"
+    if extended:
+        kind += f", {extended} more to reach {min_train_rows} rows"
+    total = _rows(train) + _rows(holdout)
+    tail = None
+    if (_rows(train) < min_train_rows or _rows(holdout) < min_holdout_rows) and (
+        total >= min_train_rows + min_holdout_rows
+    ):
+        # Whole batches cannot be held out: hold out the newest rows instead.
+        tail = max(min_holdout_rows, min(_rows(holdout), total - min_train_rows))
+    if tail is not None:
+        summary = (
+            f"{len(train) + len(holdout)} batch(es) ({total} labeled rows, {kind}); batches too small "
+            f"to hold whole ones out, so the newest {tail} rows are the holdout{note}"
+        )
+        logger.info("window: %s", summary)
+        return WindowSelection(tuple(train), holdout, True, summary, holdout_tail_rows=tail)
     summary = (
         f"{len(train)} training batch(es) ({_rows(train)} labeled rows, {kind}) and "
         f"{len(holdout)} holdout batch(es) ({_rows(holdout)} labeled rows){note}"

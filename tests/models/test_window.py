@@ -117,3 +117,29 @@ def test_selection_is_json_safe() -> None:
     data = select_window(_batches(8)).to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["holdout"][0]["end_time"] == "2024-02-25T00:00:00"
+
+
+def test_small_batches_extend_the_window_back_to_min_train_rows() -> None:
+    sel = select_window(_batches(20, rows=60), n_batches=6, min_train_rows=500, min_holdout_rows=50)
+    assert sel.ok and sel.holdout_tail_rows is None
+    assert _ids(sel.holdout) == ["b19"] and len(sel.train) == 9  # 9 × 60 = 540 ≥ 500
+    assert sel.train_rows == 540 and "3 more to reach 500 rows" in sel.reason
+
+
+def test_two_small_warmup_batches_hold_out_rows_instead() -> None:
+    """288 then 672 rows: holding out the 672 leaves 288 to train on; rows are held out instead."""
+    refs = _batches(2)
+    refs = [
+        BatchRef(**{**r.__dict__, "rows": n, "labeled_rows": n}) for r, n in zip(refs, (288, 672), strict=True)
+    ]
+    sel = select_window(refs, min_train_rows=500, min_holdout_rows=200)
+    assert sel.ok and sel.holdout_tail_rows == 460
+    assert (sel.train_rows, sel.holdout_rows) == (500, 460)
+    assert "newest 460 rows are the holdout" in sel.reason
+    assert json.loads(json.dumps(sel.to_dict()))["holdout_tail_rows"] == 460
+
+
+def test_too_little_in_total_is_still_not_enough() -> None:
+    sel = select_window(_batches(3, rows=100), min_train_rows=500, min_holdout_rows=200)
+    assert not sel.ok and sel.holdout_tail_rows is None
+    assert "training has 200 labeled rows, need 500" in sel.reason
