@@ -202,7 +202,12 @@ def _column_expectations(
         return out
     if kind == "numeric":
         found = _range_expectation(
-            column, values, margin=params["warn_range_margin"], mostly=WARN_RANGE_MOSTLY, severity=WARN, why=""
+            column,
+            values,
+            margin=params["warn_range_margin"],
+            mostly=WARN_RANGE_MOSTLY,
+            severity=WARN,
+            why="",
         )
         out += [found] if found is not None else []
         if params["block_range_margin"] is not None:  # opt-in: the pre-0.2 blocking range

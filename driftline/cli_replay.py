@@ -135,12 +135,14 @@ def replay(
     ] = None,
     task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression.")] = None,
     label_lag: Annotated[int, typer.Option(help="Batches after which a batch's labels arrive.", min=0)] = 0,
-    policy: Annotated[str, typer.Option(help="driftline (retrain policy), never, or always.")] = "driftline",
+    policy: Annotated[
+        str, typer.Option(help="driftline (retrain policy), never, always, or expanding (all history).")
+    ] = "driftline",
     warmup: Annotated[int, typer.Option(help="Leading batches that train the first champion.", min=2)] = 2,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
     ] = None,
-    compare: Annotated[bool, typer.Option(help="Run all three policies on the same batches.")] = False,
+    compare: Annotated[bool, typer.Option(help="Run every policy on the same batches.")] = False,
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Folder for the replay projects (default: temp).")
     ] = None,
@@ -183,6 +185,8 @@ def replay(
             raise fail(str(e), EXIT_USAGE) from None
         if not compare:
             out.print(_per_batch_table(summaries[p]))
+        for warning in summaries[p]["warnings"]:
+            err.print(f"[bold red]{p}: {warning}[/]", highlight=False)
         made = summaries[p]["artifacts"]
         out.print(f"{p}: {_totals(summaries[p])}\n  plot {made['png']} · MLflow run {made['mlflow_run_id']}")
     result: dict[str, Any] = summaries[policy]

@@ -57,7 +57,9 @@ class ContractConfig(_Section):
     )
     shrink_factor: float = Field(20.0, gt=1, description="Block a positive column shrunk by this factor.")
     spread_factor: float = Field(5.0, gt=1, description="Block a stdev this many times the reference's.")
-    block_null_jump: float = Field(0.4, gt=0, le=1, description="Block a null rate this far above the reference.")
+    block_null_jump: float = Field(
+        0.4, gt=0, le=1, description="Block a null rate this far above the reference."
+    )
     block_range_margin: float | None = Field(
         None, ge=0, description="Opt-in: block outside [min, max] ± margin·span (None: off)."
     )
@@ -118,6 +120,9 @@ class GateConfig(_Section):
     slice_margin: float = Field(0.05, ge=0)
     slice_min_rows: int = Field(100, ge=1)
     baseline_min_improvement: float = Field(0.01, ge=0, description="Must beat a trivial model by.")
+    refit_on_promotion: bool = Field(
+        True, description="Serve the gated recipe refit on the whole window, holdout included."
+    )
     seed: int = 0
 
 

@@ -17,7 +17,9 @@ import pandas as pd
 
 from models.spec import index_like_columns
 
-POLICIES = ("driftline", "never", "always")
+POLICIES = ("driftline", "never", "always", "expanding")
+# Policies that retrain after every accepted batch and serve the candidate whatever the gate says.
+RETRAIN_EVERY_BATCH = ("always", "expanding")
 SYNTHETIC_ID = "__replay_id"
 # Sections of a project's driftline.yaml that never apply to a replay: it has its own storage.
 _NOT_INHERITED = ("project", "storage")
@@ -141,11 +143,17 @@ def with_replay_id(
     return frame, id_column, None
 
 
-def replay_config(base: Mapping[str, Any] | None, *, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw config of a replay project: `base` settings, its own storage, `data` keys (None: keep)."""
+def replay_config(
+    base: Mapping[str, Any] | None, *, project: str, data: Mapping[str, Any], expanding: bool = False
+) -> dict[str, Any]:
+    """The raw config of a replay project: `base` settings, its own storage, `data` keys (None:
+    keep); `expanding` makes every retrain train on every batch so far."""
     raw = {k: v for k, v in (base or {}).items() if k not in _NOT_INHERITED}
     merged = {**(raw.get("data") or {}), **{k: v for k, v in data.items() if v is not None}}
-    return {"project": project, **raw, "data": merged}
+    out = {"project": project, **raw, "data": merged}
+    if expanding:
+        out["window"] = {**(raw.get("window") or {}), "expanding": True}
+    return out
 
 
 @dataclass(frozen=True)

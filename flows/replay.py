@@ -34,7 +34,7 @@ def replay(
     id_column: str | None = None,
     task: Literal["auto", "binary", "multiclass", "regression"] | None = None,
     label_lag: int = 0,
-    policy: Literal["driftline", "never", "always"] = "driftline",
+    policy: Literal["driftline", "never", "always", "expanding"] = "driftline",
     warmup: int = 2,
     directory: str | None = None,
     config_path: str | None = None,
@@ -47,8 +47,9 @@ def replay(
         target, time_column, id_column, task: the data's columns and task (as in `init`).
         freq / rows: one batch per pandas period (D, W, 2W, M, Y, ...) or per N rows.
         label_lag: batches after which a batch's labels arrive (0: with the batch).
-        policy: driftline (the retrain policy), never (keep the first champion) or always
-            (retrain after every batch and promote whatever the gate says).
+        policy: driftline (the retrain policy), never (keep the first champion), always
+            (retrain after every batch on the window and serve the candidate whatever the gate
+            says) or expanding (as always, on every batch so far).
         warmup: leading batches that bootstrap the contract and the first champion.
         directory: the new project's folder (default: a new temporary folder).
         config_path: a driftline.yaml whose settings apply (except project, storage, columns).
@@ -72,10 +73,10 @@ def replay(
     )
     batches = plan.batches
     columns = {"target": target, "time_column": time_column, "id_column": plan.id_column, "task": task}
-    raw = rp.replay_config(base, project=f"replay-{policy}", data=columns)
+    raw = rp.replay_config(base, project=f"replay-{policy}", data=columns, expanding=policy == "expanding")
     ws = _new_project(Path(directory or tempfile.mkdtemp(prefix="driftline-replay-")), raw)
     emit({"event": "start", "total": len(batches), "warmup": warmup, "policy": policy, "root": str(ws.root)})
-    records = _warmup(ws, batches[:warmup], emit, total=len(batches))
+    records, first = _warmup(ws, batches[:warmup], emit, total=len(batches))
     pending: dict[int, Path] = {}  # batch index → label file due when that batch arrives
     for batch in batches[warmup:]:
         _deliver_due(ws, pending, now=batch.index)
@@ -85,9 +86,15 @@ def replay(
         emit({"event": "batch", "total": len(batches), **rec.to_dict()})
     _deliver_due(ws, pending, now=None)  # the stream has ended: the remaining labels arrive
     notes = list(plan.notes)
+    warnings = []
     if records[warmup - 1].promoted is None:
-        notes.append("warmup produced no champion: no batch is scored until a retrain promotes one")
+        why = (first.get("gate") or {}).get("summary") or first.get("reason") or "no candidate"
+        warnings.append(
+            f"NO FIRST CHAMPION: the warmup's model was not promoted ({why}); batches stay unscored "
+            "until a retrain on more labeled data beats the trivial baseline"
+        )
     summary = _summarize(ws, records, policy=policy, label_lag=label_lag, notes=notes)
+    summary["warnings"] = warnings
     summary.update(file=str(path), freq=freq, rows_per_batch=rows, root=str(ws.root))
     summary["artifacts"] = publish(ws, summary)
     emit({"event": "done", **summary})
@@ -107,8 +114,8 @@ def _step(
     accepted = result["status"] == "accepted"
     retrain = result.get("retrain") if _trained(result.get("retrain")) else None
     forced = False
-    if policy == "always" and accepted:
-        retrain, forced = _retrain_and_promote(ws, after_seq=result.get("seq"))
+    if policy in rp.RETRAIN_EVERY_BATCH and accepted:
+        retrain, forced = _retrain_and_promote(ws, after_seq=result.get("seq"), policy=policy)
     labels_at = batch.index + label_lag if accepted else None
     if label_lag and accepted:
         labels = rp.labels_frame(batch.frame, id_column=str(data.id_column), target=data.target)
@@ -176,7 +183,9 @@ def _write(ws: Workspace, frame: Any, name: str) -> Path:
     return path
 
 
-def _warmup(ws: Workspace, batches: list[rp.Batch], emit: Progress, *, total: int) -> list[rp.BatchRecord]:
+def _warmup(
+    ws: Workspace, batches: list[rp.Batch], emit: Progress, *, total: int
+) -> tuple[list[rp.BatchRecord], dict[str, Any]]:
     """Contract from the warmup batches, each through the batch cycle, then the first retrain."""
     import pandas as pd
 
@@ -202,7 +211,7 @@ def _warmup(ws: Workspace, batches: list[rp.Batch], emit: Progress, *, total: in
         )
         records.append(rec)
         emit({"event": "batch", "total": total, **rec.to_dict()})
-    return records
+    return records, first
 
 
 def _cycle(ws: Workspace, part: Path, *, allow_retrain: bool) -> dict[str, Any]:
@@ -223,25 +232,28 @@ def _trained(retrain: Any) -> bool:
     return isinstance(retrain, dict) and retrain.get("version") is not None and "reason" in retrain
 
 
-def _retrain_and_promote(ws: Workspace, *, after_seq: int | None) -> tuple[dict[str, Any] | None, bool]:
-    """Policy `always`: retrain, and promote the candidate even when the gate rejected it."""
+def _retrain_and_promote(
+    ws: Workspace, *, after_seq: int | None, policy: str
+) -> tuple[dict[str, Any] | None, bool]:
+    """Policies `always` / `expanding`: retrain, and promote the candidate even when the gate
+    rejected it."""
     from driftline import promotion
     from flows.retrain import run_retrain
 
-    result = run_retrain(ws, reason="replay policy always", after_seq=after_seq)
+    result = run_retrain(ws, reason=f"replay policy {policy}", after_seq=after_seq)
     if result.get("version") is None:
         return None, False
     if result.get("promoted"):
         return result, False
-    reasons = ["replay --policy always promotes every candidate, whatever the gate says"]
+    reasons = [f"replay --policy {policy} promotes every candidate, whatever the gate says"]
     decision = {"forced": True, "gate": result.get("gate"), "reasons": reasons}
     promotion.promote(
         ws,
         str(result["version"]),
         decision=decision,
-        trigger="replay policy always",
+        trigger=f"replay policy {policy}",
         actor="driftline replay",
-        action="replay-always",
+        action=f"replay-{policy}",
     )
     return result, True
 

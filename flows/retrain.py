@@ -109,6 +109,9 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         registry.set_version_tags(
             version, {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]}
         )
+        gated = version
+        if decision["promote"] and cfg.gate.refit_on_promotion:
+            version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision, top=top)
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
         registry.end_run(run_id)
     except Exception:
@@ -118,12 +121,75 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
     return {
         "status": "done",
         "version": version,
+        "gated_version": gated,
         "promoted": promoted,
         "gate": decision,
         "reason": reason,
         "run_id": run_id,
         "top_features": top,
     }
+
+
+def _refit(
+    ws: Workspace,
+    data: Any,
+    facts: ProjectFacts,
+    *,
+    gated: str,
+    reason: str,
+    decision: dict[str, Any],
+    top: list[str],
+) -> str:
+    """The gate passed: train the same recipe on the whole window, holdout included, and register
+    that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
+    import pandas as pd
+
+    from data_contracts.suite_io import load_suite, suite_hash
+    from driftline import training
+
+    cfg, registry = ws.config, ws.registry
+    whole = training.WindowData(
+        train=pd.concat([data.train, data.holdout], ignore_index=True),
+        holdout=data.holdout.iloc[:0],
+        train_batches=tuple({b.batch_id: b for b in data.train_batches + data.holdout_batches}.values()),
+        holdout_batches=(),
+    )
+    run_id = registry.start_run(
+        name="retrain-refit", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
+    )
+    try:
+        model = t.fit_task(ws, whole.train, facts)
+        lineage = training.lineage(whole, suite_hash=suite_hash(load_suite(cfg.suite_path)))
+        registry.log_json(run_id, {**lineage, "refit_of": gated}, name="lineage.json")
+        registry.log_json(run_id, decision, name="gate/decision.json")
+        reference = training.reference_sample(
+            whole.train,
+            train_scores_task(model, whole.train),
+            columns=facts.features,
+            rows=cfg.drift.reference_rows,
+            seed=cfg.drift.seed,
+        )
+        gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k != "driftline.run_id"}
+        tags = {
+            **gated_tags,
+            "driftline.window": ",".join(b.batch_id for b in whole.train_batches),
+            "driftline.holdout": "",
+            "driftline.refit_of": gated,
+            "driftline.gate": decision["verdict"],
+            "driftline.gate_summary": f"{decision['summary']} (gated as v{gated}; refit on the window)",
+        }
+        version = t.register_task(
+            ws, model, run_id=run_id, reference=reference, example=whole.train, tags=tags
+        )
+        registry.set_version_tags(gated, {"driftline.refit_to": version})
+        registry.end_run(run_id)
+    except Exception:
+        registry.end_run(run_id, failed=True)
+        raise
+    get_run_logger().info(
+        "v%s passed the gate; serving v%s, refit on %d rows", gated, version, len(whole.train)
+    )
+    return version
 
 
 def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> dict[str, Any] | None:

@@ -267,7 +267,7 @@ def test_binary_replay_compares_policies_with_late_labels(
     assert result.exit_code == 0, result.output
     assert "policies compared" in result.output
     report = json.loads((tmp_path / "out.json").read_text())
-    assert [row["policy"] for row in report["compare"]] == ["driftline", "never", "always"]
+    assert [row["policy"] for row in report["compare"]] == ["driftline", "never", "always", "expanding"]
     assert Path(report["plot"]).is_file()
     for policy, summary in report["policies"].items():
         assert summary["metric"] == "auc" and summary["batches"] == 5 and summary["scored"] == 3, policy

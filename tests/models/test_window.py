@@ -130,7 +130,8 @@ def test_two_small_warmup_batches_hold_out_rows_instead() -> None:
     """288 then 672 rows: holding out the 672 leaves 288 to train on; rows are held out instead."""
     refs = _batches(2)
     refs = [
-        BatchRef(**{**r.__dict__, "rows": n, "labeled_rows": n}) for r, n in zip(refs, (288, 672), strict=True)
+        BatchRef(**{**r.__dict__, "rows": n, "labeled_rows": n})
+        for r, n in zip(refs, (288, 672), strict=True)
     ]
     sel = select_window(refs, min_train_rows=500, min_holdout_rows=200)
     assert sel.ok and sel.holdout_tail_rows == 460
