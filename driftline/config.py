@@ -93,8 +93,8 @@ class WindowConfig(_Section):
     duration: str | None = Field(None, description="Or a pandas offset over the time column: '90D'.")
     expanding: bool = Field(False, description="Use every accepted batch instead of the last N.")
     holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")
-    min_train_rows: int = Field(500, ge=1)
-    min_holdout_rows: int = Field(200, ge=1)
+    min_train_rows: int = Field(200, ge=1, description="Labeled rows a retrain needs to train on.")
+    min_holdout_rows: int = Field(100, ge=1, description="Labeled rows held out for the gate.")
 
 
 class ModelConfig(_Section):
@@ -113,7 +113,7 @@ class GateConfig(_Section):
     rule: Literal["non_inferiority", "superiority"] = "non_inferiority"
     metric: str | None = Field(None, description="Default: auc / macro_f1 / rmse by task.")
     margin: float = Field(0.01, ge=0, description="Non-inferiority margin in metric units.")
-    min_rows: int = Field(200, ge=1)
+    min_rows: int = Field(100, ge=1, description="Holdout rows the gate needs to judge.")
     n_bootstrap: int = Field(500, ge=50)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     slices: list[str] = Field(default_factory=list, description="Columns whose slices must not regress.")
@@ -133,7 +133,7 @@ class PolicyConfig(_Section):
     drift_m: int = Field(3, ge=1)
     performance_tolerance: float = Field(0.02, ge=0, description="Relative drop vs holdout metric.")
     cooldown_batches: int = Field(2, ge=0, description="Batches after a retrain with no retrain.")
-    min_labeled_rows: int = Field(500, ge=1, description="Labeled rows needed since last retrain.")
+    min_labeled_rows: int = Field(200, ge=1, description="Labeled rows needed since last retrain.")
     schedule_cron: str | None = Field(None, description="Cron for scheduled retrains (UTC default).")
     schedule_timezone: str = "UTC"
 

@@ -51,7 +51,7 @@ class GateRules:
     metric: str
     mode: Literal["non_inferiority", "superiority"] = "non_inferiority"
     margin: float = 0.01
-    min_rows: int = 200
+    min_rows: int = 100
     n_bootstrap: int = 500
     confidence: float = 0.95
     seed: int = 0

@@ -111,8 +111,8 @@ def select_window(
     duration: str | None = None,
     expanding: bool = False,
     holdout_batches: int = 1,
-    min_train_rows: int = 500,
-    min_holdout_rows: int = 200,
+    min_train_rows: int = 200,
+    min_holdout_rows: int = 100,
 ) -> WindowSelection:
     """Pick training and holdout batches from accepted, labeled batches in received order.
 
@@ -159,8 +159,13 @@ def select_window(
             train = [b for b, end in timed if cutoff is not None and end > cutoff - span]
         # Small batches: the window reaches back until it holds min_train_rows, so a window
         # of N batches means "at least N" rather than "too little data" on a small stream.
+        def short(train: Sequence[BatchRef]) -> bool:
+            if _rows(holdout) >= min_holdout_rows:
+                return _rows(train) < min_train_rows
+            return _rows(train) + _rows(holdout) < min_train_rows + min_holdout_rows
+
         extended = len(train)
-        while _rows(train) < min_train_rows and len(train) < len(older):
+        while short(train) and len(train) < len(older):
             train = older[-(len(train) + 1) :]
         extended = len(train) - extended
     else:

