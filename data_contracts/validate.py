@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import threading
 from typing import Any
@@ -112,6 +113,13 @@ def _build_suite(name: str, entries: list[dict], origin: str) -> Any:
     return gx.ExpectationSuite(name=name or "contract", expectations=built)
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_suite(name: str, entries_json: str, origin: str) -> Any:
+    """The GE suite of a set of entries, built once per process: building ~100 expectations
+    costs about a second, and every batch of a stream is checked against the same ones."""
+    return _build_suite(name, json.loads(entries_json), origin)
+
+
 def check_suite(suite: dict, *, origin: str | None = None) -> int:
     """Check that every expectation of a (possibly hand-edited) suite is valid for GE.
 
@@ -212,7 +220,7 @@ def validate_frame(
     origin = suite_origin or repr(name)
     entries = _entries(suite, origin)
     run, missing = _plan(entries, suite, set(frame.columns))
-    ge_suite = _build_suite(name, run, origin)
+    ge_suite = _cached_suite(name, json.dumps(run, sort_keys=True, default=str), origin)
     batch_frame = _normalise_dtypes(frame)
     with _LOCK:
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": batch_frame})

@@ -83,6 +83,9 @@ class DriftConfig(_Section):
     cat_method: str | None = Field(None, description="Evidently stat test for categorical columns.")
     threshold: float | None = Field(None, description="Stat-test threshold; default per method.")
     reference_rows: int = Field(20_000, ge=100, description="Reference sample kept per model.")
+    html_report: bool = Field(
+        True, description="Write and log Evidently's HTML report per batch (replays default to off)."
+    )
     seed: int = 0
 
 

@@ -150,7 +150,10 @@ def replay_config(
     keep); `expanding` makes every retrain train on every batch so far."""
     raw = {k: v for k, v in (base or {}).items() if k not in _NOT_INHERITED}
     merged = {**(raw.get("data") or {}), **{k: v for k, v in data.items() if v is not None}}
-    out = {"project": project, **raw, "data": merged}
+    # A replay runs hundreds of batches nobody opens one by one: no per-batch drift HTML unless
+    # the base config asks for it (it costs about half of Evidently's time).
+    drift = {"html_report": False, **(raw.get("drift") or {})}
+    out = {"project": project, **raw, "data": merged, "drift": drift}
     if expanding:
         out["window"] = {**(raw.get("window") or {}), "expanding": True}
     return out

@@ -140,7 +140,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             reference,
             numeric=list(facts.numeric),
             categorical=list(facts.categorical),
-            report_path=ws.report_dir(got.batch_id) / "drift.html",
+            report_path=ws.report_dir(got.batch_id) / "drift.html" if cfg.drift.html_report else None,
             settings={
                 "drift_share": cfg.drift.drift_share,
                 "max_rows": cfg.drift.max_rows,
