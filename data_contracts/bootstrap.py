@@ -182,9 +182,17 @@ def _column_expectations(
     """Type, null-rate, range and set expectations of one non-target column."""
     kind = column_kind(values)
     out: list[dict] = []
-    if kind != "empty":  # an all-null reference column tells us nothing about its type
-        rule = f"'{column}' must keep its {kind} type."
+    if kind == "numeric":  # judged by the share of values that are not numbers
+        tolerance = params["type_tolerance"]
         kwargs: dict[str, Any] = {"column": column, "type_list": type_list(kind)}
+        rule = f"'{column}' should hold numbers only."
+        out.append(_expectation("expect_column_values_to_be_in_type_list", kwargs, severity=WARN, rule=rule))
+        rule = f"'{column}' must hold numbers in at least {1 - tolerance:.0%} of rows."
+        kwargs = {**kwargs, "mostly": _floor4(1 - tolerance)}
+        out.append(_expectation("expect_column_values_to_be_in_type_list", kwargs, severity=BLOCK, rule=rule))
+    elif kind != "empty":  # an all-null reference column tells us nothing about its type
+        rule = f"'{column}' must keep its {kind} type."
+        kwargs = {"column": column, "type_list": type_list(kind)}
         out.append(_expectation("expect_column_values_to_be_in_type_list", kwargs, severity=BLOCK, rule=rule))
     if role == "id column":
         rule = f"Id column '{column}' must never be null."
@@ -258,6 +266,7 @@ def bootstrap_suite(
     shrink_factor: float = 20.0,
     spread_factor: float = 5.0,
     block_null_jump: float = 0.4,
+    type_tolerance: float = 0.02,
     block_range_margin: float | None = None,
     block_range_mostly: float = 0.9,
     max_categories: int = 30,
@@ -284,6 +293,8 @@ def bootstrap_suite(
         spread_factor: block when the standard deviation exceeds this many times the larger
             of the reference's and half its |median|.
         block_null_jump: block when a column's null rate exceeds the reference's by this.
+        type_tolerance: a numeric column warns on any text value and blocks when more than
+            this share of its values are not numbers.
         block_range_margin: opt-in blocking range (reference range ± margin·span); None: off.
         block_range_mostly: share of rows that must lie in that blocking range.
         max_categories: non-numeric columns with at most this many values get a set check.
@@ -305,6 +316,7 @@ def bootstrap_suite(
         "shrink_factor": shrink_factor,
         "spread_factor": spread_factor,
         "block_null_jump": block_null_jump,
+        "type_tolerance": type_tolerance,
         "block_range_margin": block_range_margin,
         "block_range_mostly": block_range_mostly,
         "max_categories": max_categories,
@@ -351,6 +363,7 @@ def bootstrap_suite(
         "expectations": expectations,
         "meta": {
             "driftline": {
+                "version": 1,
                 "target": target,
                 "optional_columns": [] if target is None else [target],
                 "id_column": id_column,

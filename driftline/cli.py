@@ -207,6 +207,12 @@ def main() -> None:
     from driftline.env import apply_process_env
 
     apply_process_env()
-    from driftline import cli_demo, cli_models, cli_replay, cli_servers  # noqa: F401 - register commands
+    from driftline import (  # noqa: F401 - register commands
+        cli_contract,
+        cli_demo,
+        cli_models,
+        cli_replay,
+        cli_servers,
+    )
 
     app()

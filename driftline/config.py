@@ -60,6 +60,9 @@ class ContractConfig(_Section):
     block_null_jump: float = Field(
         0.4, gt=0, le=1, description="Block a null rate this far above the reference."
     )
+    type_tolerance: float = Field(
+        0.02, ge=0, lt=1, description="Block a numeric column with more than this share of text."
+    )
     block_range_margin: float | None = Field(
         None, ge=0, description="Opt-in: block outside [min, max] ± margin·span (None: off)."
     )

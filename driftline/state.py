@@ -151,6 +151,12 @@ class StateStore:
                 .values({k: _encode(v) for k, v in values.items()})
             )
 
+    def forget_batch(self, batch_id: str) -> None:
+        """Remove a quarantined batch's row, so its kept raw copy can be ingested again under the
+        same id (contract accept)."""
+        with self.engine.begin() as conn:
+            conn.execute(batches.delete().where(batches.c.batch_id == batch_id))
+
     # Prediction log and labels -------------------------------------------------------------
     def log_predictions(self, frame: pd.DataFrame) -> None:
         """Append rows with columns batch_id, row_key, role, model_version, prediction, score,

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from data_contracts import review
+from data_contracts.suite_io import suite_hash
 from driftline.datasets import labeled_frame
 from driftline.project import ProjectFacts
 from driftline.state import BatchRow
@@ -87,7 +89,7 @@ def reference_sample(
     return sample.reset_index(drop=True)
 
 
-def lineage(data: WindowData, *, suite_hash: str) -> dict[str, Any]:
+def lineage(data: WindowData, *, suite: dict[str, Any]) -> dict[str, Any]:
     """Which batches (ids and content hashes), which contract, which code trained a model."""
     return {
         "train_batches": [
@@ -98,7 +100,8 @@ def lineage(data: WindowData, *, suite_hash: str) -> dict[str, Any]:
         ],
         "train_rows": len(data.train),
         "holdout_rows": len(data.holdout),
-        "contract_suite_hash": suite_hash,
+        "contract_suite_hash": suite_hash(suite),
+        "contract_suite_version": review.version(suite),
         "code_version": code_version(),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger, runtime
 
 from driftline.config import load_config
@@ -33,7 +34,7 @@ def _actor() -> str:
 
 def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> dict[str, Any]:
     """The retrain wiring, used by the flow and by the batch cycle's policy."""
-    from data_contracts.suite_io import load_suite, suite_hash
+    from data_contracts.suite_io import load_suite
     from driftline import training
 
     cfg = ws.config
@@ -57,7 +58,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         name="retrain", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
     )
     try:
-        lineage = training.lineage(data, suite_hash=suite_hash(load_suite(cfg.suite_path)))
+        lineage = training.lineage(data, suite=load_suite(cfg.suite_path))
         registry.log_params(
             run_id,
             {
@@ -89,6 +90,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
             "driftline.window": ",".join(b.batch_id for b in data.train_batches),
             "driftline.holdout": ",".join(b.batch_id for b in data.holdout_batches),
             "driftline.contract_hash": lineage["contract_suite_hash"],
+            "driftline.contract_version": lineage["contract_suite_version"],
             "driftline.top_features": ",".join(top),
         }
         version = t.register_task(
@@ -113,6 +115,8 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         if decision["promote"] and cfg.gate.refit_on_promotion:
             version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision, top=top)
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+        if promoted:
+            t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
         registry.end_run(run_id)
     except Exception:
         registry.end_run(run_id, failed=True)
@@ -142,9 +146,7 @@ def _refit(
 ) -> str:
     """The gate passed: train the same recipe on the whole window, holdout included, and register
     that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
-    import pandas as pd
-
-    from data_contracts.suite_io import load_suite, suite_hash
+    from data_contracts.suite_io import load_suite
     from driftline import training
 
     cfg, registry = ws.config, ws.registry
@@ -159,7 +161,7 @@ def _refit(
     )
     try:
         model = t.fit_task(ws, whole.train, facts)
-        lineage = training.lineage(whole, suite_hash=suite_hash(load_suite(cfg.suite_path)))
+        lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
         registry.log_json(run_id, {**lineage, "refit_of": gated}, name="lineage.json")
         registry.log_json(run_id, decision, name="gate/decision.json")
         reference = training.reference_sample(

@@ -6,6 +6,8 @@ a short, explicit list of trusted types (``skops_trusted_types``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -143,9 +145,11 @@ def prepare_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     missing = [c for c in spec.columns if c not in frame.columns]
     if missing:
         raise ValueError(f"feature column(s) not in frame: {', '.join(map(repr, missing))}")
-    out = pd.DataFrame(index=frame.index)
-    for column in spec.numeric:
-        out[column] = pd.to_numeric(frame[column], errors="raise").astype(float)
+    # Text in a numeric column is missing to the model (imputed); the contract judges how much
+    # of it a batch may carry (a warning for a stray value, a block above its tolerance).
+    columns: dict[str, Any] = {
+        column: pd.to_numeric(frame[column], errors="coerce").astype(float) for column in spec.numeric
+    }
     for column in spec.categorical:
-        out[column] = np.asarray(label_text(frame[column]), dtype=object)
-    return out
+        columns[column] = np.asarray(label_text(frame[column]), dtype=object)
+    return pd.DataFrame(columns, index=frame.index)

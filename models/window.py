@@ -157,6 +157,7 @@ def select_window(
             timed = [(b, b.end_time) for b in train if b.end_time is not None]
             cutoff = max((end for _, end in timed), default=None)
             train = [b for b, end in timed if cutoff is not None and end > cutoff - span]
+
         # Small batches: the window reaches back until it holds min_train_rows, so a window
         # of N batches means "at least N" rather than "too little data" on a small stream.
         def short(train: Sequence[BatchRef]) -> bool:

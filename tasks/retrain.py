@@ -121,3 +121,14 @@ def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigge
     promotion.reject(ws, version, decision=decision, trigger=trigger, actor=actor)
     log.info("rejected v%s: %s", version, "; ".join(decision.get("reasons", [])))
     return False
+
+
+@task(name="refresh-contract", cache_policy=NO_CACHE)
+def refresh_contract_task(ws: Workspace, window: pd.DataFrame, version: str) -> None:
+    """A new champion: its training window becomes the reference of the warn-tier rules."""
+    from driftline.contract_ops import refresh_after_promotion
+
+    record = refresh_after_promotion(ws, window, version=version)
+    get_run_logger().info(
+        "contract v%s → v%s: %s", record["from_version"], record["to_version"], record["reason"]
+    )
