@@ -6,8 +6,6 @@ a short, explicit list of trusted types (``skops_trusted_types``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
