@@ -87,6 +87,8 @@ def render_status(console: Console, s: dict[str, Any]) -> None:
         "champion: "
         + (f"v{champ['version']} ({champ['metric']} {champ['holdout_metric']})" if champ else "none yet")
     )
+    for alert in s["alerts"]:
+        console.print(f"[bold red]alert:[/] {alert}", highlight=False)
     if s["latest_drift"]:
         d = s["latest_drift"]
         console.print(

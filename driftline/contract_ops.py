@@ -124,7 +124,7 @@ def refresh_after_promotion(ws: Workspace, window: pd.DataFrame, *, version: str
     """The new champion's training window becomes the reference of the warn-tier distribution
     rules; validity rules (and the target's rules) are not touched."""
     data = ws.config.data
-    frame = window.drop(columns=[c for c in (ROW_KEY, "__batch_id", data.target) if c in window.columns])
+    frame = window.drop(columns=[c for c in (ROW_KEY, "__batch_id") if c in window.columns])
     fresh = suite_from(ws.config, frame, load_facts(ws))
     fresh["expectations"] = [e for e in fresh["expectations"] if e["kwargs"].get("column") != data.target]
     old = load_suite(ws.config.suite_path)

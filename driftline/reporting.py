@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from data_contracts.review import streaks
 from driftline.config import DriftlineConfig
 from driftline.workspace import Workspace
 
@@ -15,8 +16,19 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
     champion = ws.registry.version_by_alias("champion")
     accepted = [b for b in batches if b.status == "accepted"]
     latest = next((b for b in reversed(accepted) if b.drift_share is not None), None)
+    history = [(b.batch_id, b.status, b.contract) for b in batches]
+    alerts = [s["message"] for s in streaks(history, length=cfg.contract.streak_batches)]
+    if champion is None:
+        rejected = [e for e in ws.state.read_ledger() if e["action"] == "reject"]
+        if rejected:
+            summary = (rejected[-1].get("decision") or {}).get("summary", "")
+            alerts.append(
+                f"NO CHAMPION: {len(rejected)} candidate(s) rejected, the latest: {summary}; batches "
+                "stay unscored until a retrain on more labeled data beats the trivial baseline"
+            )
     return {
         "project": cfg.project,
+        "alerts": alerts,
         "batches": {
             "total": len(batches),
             "accepted": len(accepted),

@@ -104,6 +104,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             "decision": None,
             "retrain": None,
         }
+        _alert_streaks(ws)
         return Completed(message=contract.summary(), name="Quarantined", data=result)
 
     facts = load_facts(ws)
@@ -228,3 +229,12 @@ def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
         min_labeled_rows=p.min_labeled_rows,
         metric_name=facts.metric,
     )
+
+
+def _alert_streaks(ws: Workspace) -> None:
+    """The same rule blocking batch after batch is an alert: the feed or the rule is wrong."""
+    from data_contracts.review import streaks
+
+    history = [(b.batch_id, b.status, b.contract) for b in ws.state.list_batches()]
+    for streak in streaks(history, length=ws.config.contract.streak_batches):
+        get_run_logger().error("ALERT %s", streak["message"])

@@ -123,3 +123,33 @@ def test_status_config_retrain_promote_rollback(project):
     models = json.loads(driftline("models", "--json", cwd=project).stdout)
     champion = [v["version"] for v in models["versions"] if "champion" in v["aliases"]]
     assert champion == ["1"] and models["ledger"][-1]["action"] == "rollback"
+
+
+def test_contract_accept_brings_a_quarantined_batch_back_under_its_id(project):
+    batch = make_batch(600, seed=77, start=77_000)
+    batch["x1"] = batch["x1"] * 1000  # a jump the scale rule blocks
+    batch.to_csv(project / "scaled.csv", index=False)
+    first = driftline("ingest", "scaled.csv", "--json", "--no-retrain", cwd=project)
+    assert first.returncode == 3, first.stderr
+    quarantined = json.loads(first.stdout)
+    review = json.loads(driftline("contract", "review", "--json", cwd=project).stdout)
+    assert quarantined["batch_id"] in review["quarantined"]
+    assert any(r["column"] == "x1" for r in review["rules"])
+    done = driftline(
+        "contract",
+        "accept",
+        quarantined["batch_id"],
+        "--reason",
+        "new sensor, verified",
+        "--json",
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    accepted = json.loads(done.stdout)
+    assert accepted["batch"]["batch_id"] == quarantined["batch_id"]
+    assert accepted["batch"]["status"] == "accepted" and accepted["batch"]["rows"] == 600
+    assert accepted["ledger"]["reason"] == "new sensor, verified"
+    diff = json.loads(driftline("contract", "diff", "--json", cwd=project).stdout)
+    assert diff["to"] == diff["from"] + 1 and any("'x1'" in line for line in diff["changes"])
+    again = driftline("ingest", "scaled.csv", "--json", cwd=project)
+    assert json.loads(again.stdout)["status"] == "duplicate"

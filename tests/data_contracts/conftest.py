@@ -57,6 +57,12 @@ def suite(reference: pd.DataFrame) -> dict:
 
 
 @pytest.fixture(scope="session")
+def clean() -> pd.DataFrame:
+    """A batch from the reference distribution (different seed, later dates)."""
+    return make_frame(2, start="2024-03-01")
+
+
+@pytest.fixture(scope="session")
 def clean_for_report() -> pd.DataFrame:
     """A batch whose pressure arrived in inHg instead of mb: quarantined."""
     frame = make_frame(3)

@@ -16,12 +16,6 @@ BETWEEN = "expect_column_values_to_be_between"
 Factory = Callable[..., pd.DataFrame]
 
 
-@pytest.fixture(scope="module")
-def clean(frame_factory: Factory) -> pd.DataFrame:
-    """A batch from the reference distribution (different seed, later dates)."""
-    return frame_factory(2, start="2024-03-01")
-
-
 def _check(frame: pd.DataFrame, suite: dict, source: str = "batch.csv") -> ContractResult:
     result = validate_frame(frame, suite, source=source)
     assert result.evaluated == result.passed + len(result.failures)
