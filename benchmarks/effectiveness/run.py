@@ -23,6 +23,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from driftline.cli_replay import _fmt  # the replay table's number format
+
 HERE = Path(__file__).resolve().parent
 POLICIES = ("never", "always", "expanding", "driftline")
 LAGS = (0, 2)
@@ -181,14 +183,6 @@ def targets(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "retrains_50": d["retrains"] <= 0.5 * always_retrains,
         },
     }
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def markdown(report: dict[str, Any]) -> str:
