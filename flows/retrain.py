@@ -113,7 +113,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         )
         gated = version
         if decision["promote"] and cfg.gate.refit_on_promotion:
-            version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision, top=top)
+            version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
         if promoted:
             t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
@@ -142,7 +142,6 @@ def _refit(
     gated: str,
     reason: str,
     decision: dict[str, Any],
-    top: list[str],
 ) -> str:
     """The gate passed: train the same recipe on the whole window, holdout included, and register
     that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
@@ -164,6 +163,7 @@ def _refit(
         lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
         registry.log_json(run_id, {**lineage, "refit_of": gated}, name="lineage.json")
         registry.log_json(run_id, decision, name="gate/decision.json")
+        top = t.explain_task(ws, model, whole.train, run_id)
         reference = training.reference_sample(
             whole.train,
             train_scores_task(model, whole.train),
@@ -177,6 +177,7 @@ def _refit(
             "driftline.window": ",".join(b.batch_id for b in whole.train_batches),
             "driftline.holdout": "",
             "driftline.refit_of": gated,
+            "driftline.top_features": ",".join(top),
             "driftline.gate": decision["verdict"],
             "driftline.gate_summary": f"{decision['summary']} (gated as v{gated}; refit on the window)",
         }

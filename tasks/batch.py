@@ -79,7 +79,7 @@ def drift_task(
     *,
     numeric: list[str],
     categorical: list[str],
-    report_path: Path,
+    report_path: Path | None,
     settings: dict[str, Any],
 ) -> Any:
     from monitoring.drift import compute_drift

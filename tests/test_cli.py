@@ -47,6 +47,12 @@ def project(tmp_path_factory) -> Path:
     return root / "proj"
 
 
+def first_champion(project: Path) -> str:
+    """The version init's first promotion made champion (the ledger's first entry)."""
+    models = json.loads(driftline("models", "--json", cwd=project).stdout)
+    return str(models["ledger"][0]["to_version"])
+
+
 def test_help_lists_the_commands():
     done = subprocess.run([DRIFTLINE, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
@@ -61,10 +67,11 @@ def test_ingest_json_and_exit_codes(project):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["status"] == "accepted" and out["rows"] == 700
-    assert out["scoring"] == {**out["scoring"], "model_version": "1", "rows_scored": 700}
+    served = first_champion(project)
+    assert out["scoring"] == {**out["scoring"], "model_version": served, "rows_scored": 700}
     assert set(out["contract"]) >= {"success", "failures"} and out["contract"]["success"] is True
     assert set(out["drift"]) >= {"detected", "share", "drifted_columns", "report"}
-    assert out["performance"]["champion:1"]["n"] == 700
+    assert out["performance"][f"champion:{served}"]["n"] == 700
     assert set(out["decision"]) >= {"retrain", "reasons"}
 
     again = driftline("ingest", "good.csv", "--json", cwd=project)
@@ -88,7 +95,8 @@ def test_models_and_explain(project):
     done = driftline("models", "--json", cwd=project)
     assert done.returncode == 0, done.stderr
     models = json.loads(done.stdout)
-    assert models["versions"][0]["aliases"] == ["champion"] and models["ledger"][0]["to_version"] == "1"
+    champion = [v["version"] for v in models["versions"] if "champion" in v["aliases"]]
+    assert champion == [models["ledger"][0]["to_version"]]
     make_batch(3, seed=60, start=90_000).drop(columns=["y"]).to_csv(project / "rows.csv", index=False)
     done = driftline("explain", "--rows", "rows.csv", "--json", cwd=project)
     assert done.returncode == 0, done.stderr
@@ -101,7 +109,8 @@ def test_status_config_retrain_promote_rollback(project):
     done = driftline("status", "--json", cwd=project)
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
-    assert status["champion"]["version"] == "1" and status["batches"]["quarantined"] >= 1
+    first = first_champion(project)
+    assert status["champion"]["version"] == first and status["batches"]["quarantined"] >= 1
     assert status["quarantine"][0]["reason"] and status["latest_drift"]["share"] is not None
 
     shown = driftline("config", "show", cwd=project)
@@ -111,7 +120,7 @@ def test_status_config_retrain_promote_rollback(project):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     version = result["version"]
-    assert version == "2" and result["gate"]["verdict"] in ("promote", "reject")
+    assert int(version) > int(first) and result["gate"]["verdict"] in ("promote", "reject")
     if not result["promoted"]:
         done = driftline("promote", version, "--reason", "approved by a person", cwd=project)
         assert done.returncode == 0, done.stderr
@@ -122,7 +131,7 @@ def test_status_config_retrain_promote_rollback(project):
     assert done.returncode == 0, done.stderr
     models = json.loads(driftline("models", "--json", cwd=project).stdout)
     champion = [v["version"] for v in models["versions"] if "champion" in v["aliases"]]
-    assert champion == ["1"] and models["ledger"][-1]["action"] == "rollback"
+    assert champion == [first] and models["ledger"][-1]["action"] == "rollback"
 
 
 def test_contract_accept_brings_a_quarantined_batch_back_under_its_id(project):

@@ -56,7 +56,9 @@ def _control(stream: Any) -> Any:
     )
 
 
-def _job(stream_file: str, spec: dict[str, Any], policy: str, lag: int, folder: str) -> dict[str, Any]:
+def _job(
+    stream_file: str, spec: dict[str, Any], policy: str, lag: int, folder: str, config: str | None
+) -> dict[str, Any]:
     """One replay in this worker process (its own Prefect home, created once per worker)."""
     os.environ.setdefault("PREFECT_HOME", str(Path(folder).parent / f"prefect-{os.getpid()}"))
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -81,6 +83,7 @@ def _job(stream_file: str, spec: dict[str, Any], policy: str, lag: int, folder: 
         policy=policy,
         warmup=spec["warmup"],
         directory=folder,
+        config_path=config,
     )
     keep = {k: v for k, v in summary.items() if k != "artifacts"}
     return {**keep, "wall_s": time.perf_counter() - started}
@@ -267,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-of", default="seattle_weather", help="Stream shuffled for the control.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="Redo replays whose JSON exists.")
+    parser.add_argument(
+        "--config", type=Path, help="A driftline.yaml whose settings every replay uses (e.g. gate options)."
+    )
     args = parser.parse_args(argv)
 
     module = _streams_module()
@@ -313,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         futures = {}
         for name, lag, policy, path, spec in todo:
             folder = out / "runs" / f"{name}-lag{lag}-{policy}-{int(time.time() * 1000)}"
-            futures[pool.submit(_job, path, spec, policy, lag, str(folder))] = (name, lag, policy)
+            config = str(args.config.resolve()) if args.config else None
+            futures[pool.submit(_job, path, spec, policy, lag, str(folder), config)] = (name, lag, policy)
         for future in as_completed(futures):
             key = futures[future]
             try:

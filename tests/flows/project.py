@@ -44,6 +44,11 @@ def build_project(root: Path, *, tracking_uri: str | None = None, task: str = "b
     return Workspace(load_config(root / "proj" / "driftline.yaml"))
 
 
+def first_champion(ws: Workspace) -> str:
+    """The version the first promotion (init's no-champion gate) made champion."""
+    return str(ws.state.read_ledger()[0]["to_version"])
+
+
 def write_batch(path: Path, **kwargs: Any) -> Path:
     make_batch(**kwargs).to_parquet(path, index=False)
     return path

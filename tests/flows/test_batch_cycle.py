@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.batch_cycle import batch_cycle
-from tests.flows.project import build_project, write_batch
+from tests.flows.project import build_project, first_champion, write_batch
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,9 @@ def run(ws, path: Path, **kwargs):
 def test_init_trains_first_champion_through_no_champion_gate(project):
     ws, _ = project
     champion = ws.registry.version_by_alias("champion")
-    assert champion is not None and champion.version == "1"
     ledger = ws.state.read_ledger()
-    assert ledger[0]["from_version"] is None and ledger[0]["to_version"] == "1"
-    assert ledger[0]["decision"]["case"] == "no_champion"
+    assert champion is not None and ledger[0]["to_version"] == champion.version
+    assert ledger[0]["from_version"] is None and ledger[0]["decision"]["case"] == "no_champion"
 
 
 def test_clean_batch_is_scored_logged_and_not_drifted(project):
@@ -41,13 +40,14 @@ def test_clean_batch_is_scored_logged_and_not_drifted(project):
     path = write_batch(root / "clean.parquet", rows=1200, seed=100, start=10_000)
     state, result = run(ws, path, allow_retrain=False)
     assert state.name == "Completed" and result["status"] == "accepted"
-    assert result["scoring"]["model_version"] == "1" and result["scoring"]["rows_scored"] == 1200
+    served = first_champion(ws)
+    assert result["scoring"]["model_version"] == served and result["scoring"]["rows_scored"] == 1200
     assert result["drift"]["detected"] is False
     assert Path(result["drift"]["report"]).is_file()
-    perf = result["performance"]["champion:1"]
+    perf = result["performance"][f"champion:{served}"]
     assert perf["n"] == 1200 and perf["auc"] > 0.75
     logged = ws.state.predictions_with_labels([result["batch_id"]])
-    assert len(logged) == 1200 and set(logged["model_version"]) == {"1"}
+    assert len(logged) == 1200 and set(logged["model_version"]) == {served}
     assert set(logged["row_key"]).issuperset({"e10000", "e11199"})
     batch = ws.state.get_batch(result["batch_id"])
     assert batch.status == "accepted" and Path(batch.raw_path).is_file()
@@ -124,5 +124,5 @@ def test_late_labels_join_and_unknown_ids_are_reported(project):
     )
     assert out["recorded"] == 700 and out["unknown"] == 2
     assert "event_id" in out["unknown_message"] and "labels.csv" in out["unknown_message"]
-    assert out["performance"][result["batch_id"]]["champion:1"]["n"] == 700
+    assert out["performance"][result["batch_id"]][f"champion:{first_champion(ws)}"]["n"] == 700
     assert ws.state.get_batch(result["batch_id"]).serving_metric > 0.75

@@ -7,7 +7,7 @@ import pytest
 from driftline import promotion
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
-from tests.flows.project import build_project, write_batch
+from tests.flows.project import build_project, first_champion, write_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -33,12 +33,17 @@ def test_first_champion_is_registered_with_shap_lineage_and_alias(project):
     registry = ws.registry
     assert registry.tracking_uri.startswith("http://127.0.0.1:")
     v1 = registry.version_by_alias("champion")
-    assert v1 is not None and v1.version == "1"
+    assert v1 is not None and v1.version == first_champion(ws)
     artifacts = set(registry.list_artifacts(v1.run_id))
     assert {"shap/importance.csv", "shap/beeswarm.png", "shap/bar.png"} <= artifacts
     assert {"lineage.json", "gate/decision.json", "reference/reference.parquet"} <= artifacts
-    assert "MLmodel" in registry.model_files("1")
-    assert len(v1.tags["driftline.window"].split(",")) == 3
+    assert "MLmodel" in registry.model_files(v1.version)
+    # gate.refit_on_promotion: the gated model held the newest batch out; the served one learned it
+    gated = registry.get_version(v1.tags["driftline.refit_of"])
+    assert gated.tags["driftline.refit_to"] == v1.version and gated.tags["driftline.gate"] == "promote"
+    assert len(gated.tags["driftline.window"].split(",")) == 3 and gated.tags["driftline.holdout"]
+    window = gated.tags["driftline.window"].split(",") + gated.tags["driftline.holdout"].split(",")
+    assert v1.tags["driftline.window"].split(",") == window and not v1.tags["driftline.holdout"]
     assert v1.tags["driftline.contract_hash"]
     top = v1.tags["driftline.top_features"].split(",")
     assert {"x0", "x1"} & set(top[:3]), top
@@ -62,12 +67,17 @@ def test_challenger_on_shuffled_labels_is_rejected(project):
     result = retrain(reason="test: shuffled", config_path=config_path(ws))
     assert result["promoted"] is False and result["gate"]["verdict"] == "reject"
     assert any(not r["passed"] for r in result["gate"]["rules"])
-    assert ws.registry.version_by_alias("champion").version == "1"
+    first = first_champion(ws)
+    assert ws.registry.version_by_alias("champion").version == first
     rejected = ws.registry.get_version(result["version"])
     assert rejected.tags["driftline.status"] == "rejected" and rejected.tags["driftline.gate_reasons"]
     assert "challenger" not in rejected.aliases
     entry = ws.state.read_ledger()[-1]
-    assert (entry["action"], entry["from_version"], entry["to_version"]) == ("reject", "1", result["version"])
+    assert (entry["action"], entry["from_version"], entry["to_version"]) == (
+        "reject",
+        first,
+        result["version"],
+    )
     assert entry["decision"]["verdict"] == "reject"
 
 
@@ -87,8 +97,8 @@ def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
     assert new.version == result["version"]
     assert ws.state.read_ledger()[-1]["to_version"] == new.version
     entry = promotion.rollback(ws, actor="test", reason="test rollback")
-    assert entry["to_version"] == "1"
-    assert ws.registry.version_by_alias("champion").version == "1"
+    assert entry["to_version"] == first_champion(ws)
+    assert ws.registry.version_by_alias("champion").version == first_champion(ws)
     assert ws.state.read_ledger()[-1]["action"] == "rollback"
 
 

@@ -8,7 +8,7 @@ from driftline.config import load_config
 from driftline.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
-from tests.flows.project import build_project, write_batch
+from tests.flows.project import build_project, first_champion, write_batch
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,11 @@ def test_shadow_challenger_is_logged_never_served_then_promoted(prefect_harness,
     pending = retrain(reason="test: shadow", config_path=str(config))
     assert pending["status"] == "shadow" and pending["gate"] is None
     assert ws.registry.version_by_alias("challenger").version == pending["version"]
-    assert ws.registry.version_by_alias("champion").version == "1"
+    first = first_champion(ws)
+    assert ws.registry.version_by_alias("champion").version == first
 
     small = ingest("s.parquet", rows=150, seed=410, start=110_000, concept="b")
-    assert small["scoring"]["model_version"] == "1"
+    assert small["scoring"]["model_version"] == first
     assert small["scoring"]["shadow"]["model_version"] == pending["version"]
     assert small["retrain"] is None  # 150 labeled shadow rows < gate.min_rows (200)
     logged = ws.state.predictions_with_labels([small["batch_id"]])
