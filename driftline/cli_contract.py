@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -58,21 +56,15 @@ def contract_accept(
     """Widen or demote the rules a quarantined batch broke, then ingest its kept raw copy again
     under the same batch id: nothing is lost. Who and why go to the contract ledger."""
     from data_contracts.review import ReviewError
-    from driftline.contract_ops import accept
-    from driftline.workspace import Workspace
+    from flows.contract_review import accept_and_reingest
 
-    cfg = open_project(config)
+    open_project(config)
     quiet_libraries()
     try:
-        done = accept(Workspace(cfg), batch_id, reason=reason)
+        done = accept_and_reingest(config, batch_id, reason=reason)
     except ReviewError as e:
         raise fail(str(e), EXIT_USAGE) from None
-    from flows.batch_cycle import batch_cycle
-
-    with tempfile.TemporaryDirectory() as tmp:
-        again = Path(tmp) / done["source"]
-        shutil.copyfile(done["raw_path"], again)  # the same bytes: the same batch id
-        result = batch_cycle(path=str(again), config_path=str(config.resolve()))
+    result = done["batch"]
     record = done["ledger"]
     if as_json:
         print_json({"ledger": record, "batch": result})

@@ -47,7 +47,13 @@ from driftline.schedule import PrefectApi, Reconciliation, ScheduleError, sync_s
 logger = logging.getLogger(__name__)
 
 MLFLOW, PREFECT, SERVE = "mlflow", "prefect", "serve"
-DEPLOYMENTS = ("batch-cycle/batch-cycle", "retrain/retrain", "replay/replay", "watch/watch")
+DEPLOYMENTS = (
+    "batch-cycle/batch-cycle",
+    "retrain/retrain",
+    "replay/replay",
+    "watch/watch",
+    "contract-review/contract-review",
+)
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARD = frozenset({"0.0.0.0", "::", ""})
 DEFAULT_HOST = "127.0.0.1"

@@ -26,11 +26,12 @@ from driftline.servers import watch_folder
 logger = logging.getLogger("driftline.deployments")
 
 BATCH_CYCLE, RETRAIN, REPLAY, WATCH = "batch-cycle", "retrain", "replay", "watch"
+CONTRACT_REVIEW = "contract-review"
 DEFAULT_WATCH_INTERVAL_S = 60.0
 
 
 def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATCH_INTERVAL_S) -> list[Any]:
-    """The four deployments (replay is left out, with a warning, if its flow cannot be imported).
+    """The five deployments (replay is left out, with a warning, if its flow cannot be imported).
 
     Args:
         config_path: the project's driftline.yaml (made absolute).
@@ -43,6 +44,7 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
     from prefect.types.entrypoint import EntrypointType
 
     from flows.batch_cycle import batch_cycle
+    from flows.contract_review import contract_review
     from flows.retrain import retrain
     from flows.watch import watch
 
@@ -72,6 +74,7 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
             concurrency_limit=1,
             **common,
         ),
+        contract_review.to_deployment(name=CONTRACT_REVIEW, parameters={"config_path": config}, **common),
     ]
     try:
         from flows.replay import replay

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ["driftline", "flows", "tasks", "models", "monitoring", "data_contracts", "mlflow_server"]
 
 
+@pytest.mark.static
 @pytest.mark.parametrize(
     "argv",
     [

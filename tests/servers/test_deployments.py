@@ -24,6 +24,7 @@ EXPECTED: dict[str, dict[str, str | None]] = {
     "retrain": {"reason": "string", "config_path": "string"},
     "replay": {"path": "string", "time_column": "string", "freq": None, "policy": "string"},
     "watch": {"folder": None, "config_path": "string", "settle_seconds": "number"},
+    "contract-review": {"batch_id": None, "config_path": "string", "timeout_s": "integer"},
 }
 
 
