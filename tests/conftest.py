@@ -11,7 +11,6 @@ import pytest  # noqa: E402
 from tests.fixtures_servers import mlflow_server_url  # noqa: E402,F401 - shared real-server fixture
 from tests.servers import served_project  # noqa: E402,F401 - `driftline up` on a small demo project
 
-
 FULL_TIER_MARKERS = ("slow", "server", "browser", "static")
 
 
