@@ -129,6 +129,11 @@ class GateConfig(_Section):
     refit_on_promotion: bool = Field(
         True, description="Serve the gated recipe refit on the whole window, holdout included."
     )
+    trivial_until_first_model: bool = Field(
+        True,
+        description="No model beat the trivial baseline yet: serve the baseline (class priors / the "
+        "mean) so batches are scored and measured until a retrain beats it.",
+    )
     seed: int = 0
 
 

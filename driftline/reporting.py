@@ -7,6 +7,7 @@ from typing import Any
 from data_contracts.review import streaks
 from driftline.config import DriftlineConfig
 from driftline.workspace import Workspace
+from mlflow_server.registry import TRIVIAL_TAG
 
 
 def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
@@ -26,6 +27,12 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
                 f"NO CHAMPION: {len(rejected)} candidate(s) rejected, the latest: {summary}; batches "
                 "stay unscored until a retrain on more labeled data beats the trivial baseline"
             )
+    elif champion.tags.get(TRIVIAL_TAG) == "true":
+        rejected = [e for e in ws.state.read_ledger() if e["action"] == "reject"]
+        alerts.append(
+            f"TRIVIAL BASELINE SERVES: v{champion.version} predicts the class priors or the mean; "
+            f"{len(rejected)} candidate(s) rejected so far. Retrains keep trying as labels accrue"
+        )
     return {
         "project": cfg.project,
         "alerts": alerts,
@@ -50,6 +57,7 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
             "version": champion.version,
             "holdout_metric": champion.tags.get("driftline.holdout_metric"),
             "metric": champion.tags.get("driftline.metric"),
+            "trivial": champion.tags.get(TRIVIAL_TAG) == "true",
         },
         "latest_drift": None
         if latest is None

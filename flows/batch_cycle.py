@@ -16,6 +16,7 @@ from driftline.monitoring_metrics import batch_metrics
 from driftline.project import load_facts
 from driftline.signals import policy_inputs
 from driftline.workspace import Workspace
+from mlflow_server.registry import TRIVIAL_TAG
 from tasks import batch as t
 
 PREDICTION_SCORE = "__prediction_score"
@@ -218,7 +219,9 @@ def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
     champion_metric = None
     if champion is not None and "driftline.holdout_metric" in champion.tags:
         champion_metric = float(champion.tags["driftline.holdout_metric"])
-    inputs = policy_inputs(ws, champion_metric=champion_metric, has_champion=champion is not None)
+    # The trivial baseline serving is no champion to the policy: keep trying, no cooldown.
+    has_champion = champion is not None and champion.tags.get(TRIVIAL_TAG) != "true"
+    inputs = policy_inputs(ws, champion_metric=champion_metric, has_champion=has_champion)
     return decide_retrain(
         **inputs,
         higher_is_better=facts.higher_is_better,

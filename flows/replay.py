@@ -87,12 +87,15 @@ def replay(
     _deliver_due(ws, pending, now=None)  # the stream has ended: the remaining labels arrive
     notes = list(plan.notes)
     warnings = []
+    first_gate = first.get("gate") or {}
     if records[warmup - 1].promoted is None:
-        why = (first.get("gate") or {}).get("summary") or first.get("reason") or "no candidate"
+        why = first_gate.get("summary") or first.get("reason") or "no candidate"
         warnings.append(
             f"NO FIRST CHAMPION: the warmup's model was not promoted ({why}); batches stay unscored "
             "until a retrain on more labeled data beats the trivial baseline"
         )
+    elif first_gate.get("case") == "trivial_baseline":
+        warnings.append(f"NO FIRST MODEL: {first_gate['summary']}")
     summary = _summarize(ws, records, policy=policy, label_lag=label_lag, notes=notes)
     summary["warnings"] = warnings
     summary.update(file=str(path), freq=freq, rows_per_batch=rows, root=str(ws.root))

@@ -11,6 +11,8 @@ from prefect import flow, get_run_logger, runtime
 from driftline.config import load_config
 from driftline.project import ProjectFacts, load_facts
 from driftline.workspace import Workspace
+from mlflow_server.registry import TRIVIAL_TAG
+from models.pipeline import TRIVIAL
 from tasks import retrain as t
 from tasks.gate import gate_task, holdout_task, shadow_gate_task, train_scores_task
 
@@ -115,6 +117,13 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         if decision["promote"] and cfg.gate.refit_on_promotion:
             version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+        if (
+            not promoted
+            and cfg.gate.trivial_until_first_model
+            and registry.version_by_alias("champion") is None
+        ):
+            version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=decision)
+            promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
         if promoted:
             t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
         registry.end_run(run_id)
@@ -134,36 +143,45 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
     }
 
 
-def _refit(
-    ws: Workspace,
-    data: Any,
-    facts: ProjectFacts,
-    *,
-    gated: str,
-    reason: str,
-    decision: dict[str, Any],
-) -> str:
-    """The gate passed: train the same recipe on the whole window, holdout included, and register
-    that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
-    from data_contracts.suite_io import load_suite
+def _whole_window(data: Any) -> Any:
+    """The window with its holdout folded into training (nothing held out)."""
     from driftline import training
 
-    cfg, registry = ws.config, ws.registry
-    whole = training.WindowData(
+    return training.WindowData(
         train=pd.concat([data.train, data.holdout], ignore_index=True),
         holdout=data.holdout.iloc[:0],
         train_batches=tuple({b.batch_id: b for b in data.train_batches + data.holdout_batches}.values()),
         holdout_batches=(),
     )
+
+
+def _register_on_whole_window(
+    ws: Workspace,
+    data: Any,
+    facts: ProjectFacts,
+    *,
+    reason: str,
+    decision: dict[str, Any],
+    tags: dict[str, str],
+    run_name: str,
+    estimator: str | None = None,
+) -> str:
+    """Fit on the whole window (holdout included), log lineage, SHAP (not for the trivial
+    baseline) and the reference, and register the result with `tags`; returns its version."""
+    from data_contracts.suite_io import load_suite
+    from driftline import training
+
+    cfg, registry = ws.config, ws.registry
+    whole = _whole_window(data)
     run_id = registry.start_run(
-        name="retrain-refit", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
+        name=run_name, tags={"driftline.kind": "retrain", "driftline.trigger": reason}
     )
     try:
-        model = t.fit_task(ws, whole.train, facts)
+        model = t.fit_task(ws, whole.train, facts, estimator=estimator)
         lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
-        registry.log_json(run_id, {**lineage, "refit_of": gated}, name="lineage.json")
+        registry.log_json(run_id, {**lineage, **tags}, name="lineage.json")
         registry.log_json(run_id, decision, name="gate/decision.json")
-        top = t.explain_task(ws, model, whole.train, run_id)
+        top = [] if estimator == TRIVIAL else t.explain_task(ws, model, whole.train, run_id)
         reference = training.reference_sample(
             whole.train,
             train_scores_task(model, whole.train),
@@ -171,28 +189,87 @@ def _refit(
             rows=cfg.drift.reference_rows,
             seed=cfg.drift.seed,
         )
-        gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k != "driftline.run_id"}
         tags = {
-            **gated_tags,
+            **tags,
             "driftline.window": ",".join(b.batch_id for b in whole.train_batches),
             "driftline.holdout": "",
-            "driftline.refit_of": gated,
+            "driftline.contract_hash": lineage["contract_suite_hash"],
+            "driftline.contract_version": lineage["contract_suite_version"],
             "driftline.top_features": ",".join(top),
             "driftline.gate": decision["verdict"],
-            "driftline.gate_summary": f"{decision['summary']} (gated as v{gated}; refit on the window)",
+            "driftline.gate_summary": decision["summary"],
         }
         version = t.register_task(
             ws, model, run_id=run_id, reference=reference, example=whole.train, tags=tags
         )
-        registry.set_version_tags(gated, {"driftline.refit_to": version})
         registry.end_run(run_id)
     except Exception:
         registry.end_run(run_id, failed=True)
         raise
-    get_run_logger().info(
-        "v%s passed the gate; serving v%s, refit on %d rows", gated, version, len(whole.train)
+    return str(version)
+
+
+def _refit(
+    ws: Workspace, data: Any, facts: ProjectFacts, *, gated: str, reason: str, decision: dict[str, Any]
+) -> str:
+    """The gate passed: train the same recipe on the whole window, holdout included, and register
+    that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
+    registry = ws.registry
+    gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k != "driftline.run_id"}
+    summary = f"{decision['summary']} (gated as v{gated}; refit on the window)"
+    version = _register_on_whole_window(
+        ws,
+        data,
+        facts,
+        reason=reason,
+        decision={**decision, "summary": summary},
+        tags={**gated_tags, "driftline.refit_of": gated},
+        run_name="retrain-refit",
     )
+    registry.set_version_tags(gated, {"driftline.refit_to": version})
+    get_run_logger().info("v%s passed the gate; serving v%s, refit on the whole window", gated, version)
     return version
+
+
+def trivial_decision(rejected: dict[str, Any], *, task: str) -> dict[str, Any]:
+    """The decision that makes the trivial baseline serve after the first model was rejected."""
+    what = "the training mean" if task == "regression" else "the class priors"
+    summary = (
+        f"TRIVIAL BASELINE SERVES ({what}): no model beat it yet ({rejected['summary']}); batches are "
+        "scored and measured with it until a retrain beats it"
+    )
+    return {
+        **rejected,
+        "promote": True,
+        "verdict": "promote",
+        "case": "trivial_baseline",
+        "summary": summary,
+        "reasons": [summary],
+    }
+
+
+def _serve_trivial(
+    ws: Workspace, data: Any, facts: ProjectFacts, *, reason: str, rejected: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """No champion and the first model was rejected: register the trivial baseline to serve."""
+    decision = trivial_decision(rejected, task=facts.task)
+    version = _register_on_whole_window(
+        ws,
+        data,
+        facts,
+        reason=reason,
+        decision=decision,
+        tags={
+            "driftline.trigger": reason,
+            "driftline.task": facts.task,
+            "driftline.metric": facts.metric,
+            TRIVIAL_TAG: "true",
+        },
+        run_name="trivial-baseline",
+        estimator=TRIVIAL,
+    )
+    get_run_logger().warning("%s: v%s", decision["summary"], version)
+    return version, decision
 
 
 def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ MONITORING_RUN = "monitoring"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# Tag of a version that serves the trivial baseline until a first real model beats it.
+TRIVIAL_TAG = "driftline.trivial"
 
 
 class RegistryError(RuntimeError):

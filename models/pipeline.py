@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 ESTIMATORS: tuple[str, ...] = ("hist_gradient_boosting", "random_forest", "linear")
+# The trivial baseline (class priors / the mean): served only until a first model beats it.
+TRIVIAL = "trivial"
 PREPROCESS_STEP = "preprocess"
 MODEL_STEP = "model"
 NUMERIC_BLOCK = "numeric"
@@ -30,12 +32,13 @@ _SKOPS_TRUSTED: dict[str, list[str]] = {
     "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
     "random_forest": ["sklearn.tree._tree.Tree"],
     "linear": [],
+    TRIVIAL: [],
 }
 
 
 def check_estimator(estimator: str) -> str:
     """Return ``estimator`` if known, else raise ValueError listing the allowed names."""
-    if estimator not in ESTIMATORS:
+    if estimator not in (*ESTIMATORS, TRIVIAL):
         raise ValueError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
     return estimator
 
@@ -46,6 +49,7 @@ def skops_trusted_types(estimator: str) -> list[str]:
 
 
 def _make_estimator(estimator: str, task: Task, params: Mapping[str, Any], seed: int) -> Any:
+    from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,
         HistGradientBoostingRegressor,
@@ -55,6 +59,8 @@ def _make_estimator(estimator: str, task: Task, params: Mapping[str, Any], seed:
     from sklearn.linear_model import LogisticRegression, Ridge
 
     regression = task == "regression"
+    if estimator == TRIVIAL:
+        return DummyRegressor(strategy="mean") if regression else DummyClassifier(strategy="prior")
     if estimator == "hist_gradient_boosting":
         cls = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
         return cls(**{"random_state": seed, **params})

@@ -27,7 +27,7 @@ def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.Windo
 
 
 @task(name="fit-candidate", cache_policy=NO_CACHE)
-def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts) -> Any:
+def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None) -> Any:
     from models.spec import FeatureSpec
     from models.train import fit_model
 
@@ -36,12 +36,12 @@ def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts) -> Any:
         frame,
         target=ws.config.data.target,
         task=facts.task,
-        estimator=m.estimator,
-        params=m.params,
+        estimator=estimator or m.estimator,
+        params=m.params if estimator is None else {},
         seed=m.seed,
         spec=FeatureSpec(numeric=facts.numeric, categorical=facts.categorical),
     )
-    get_run_logger().info("fitted %s on %d rows", m.estimator, len(frame))
+    get_run_logger().info("fitted %s on %d rows", estimator or m.estimator, len(frame))
     return model
 
 

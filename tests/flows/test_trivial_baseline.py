@@ -1,0 +1,54 @@
+"""No model beats the trivial baseline yet: the baseline serves, is measured, and retrains keep trying."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from driftline.config import load_config
+from driftline.project_init import init_project
+from driftline.reporting import status_summary
+from driftline.workspace import Workspace
+from flows.batch_cycle import batch_cycle
+from mlflow_server.registry import TRIVIAL_TAG
+from tests.flows.project import SMALL, write_batch
+from tests.streams import make_batch
+
+pytestmark = pytest.mark.slow
+
+
+def test_first_model_that_loses_to_the_baseline_lets_the_baseline_serve(prefect_harness, tmp_path):
+    noise = pd.concat([make_batch(600, seed=s, start=s * 600, shuffle_labels=True) for s in range(4)])
+    noise.to_parquet(tmp_path / "history.parquet", index=False)
+    init_project(
+        data=tmp_path / "history.parquet",
+        target="y",
+        time_column="ts",
+        id_column="event_id",
+        task="auto",
+        name="noise",
+        directory=tmp_path / "proj",
+        parts=4,
+        extra=dict(SMALL),
+    )
+    config = tmp_path / "proj" / "driftline.yaml"
+    ws = Workspace(load_config(config))
+    champion = ws.registry.version_by_alias("champion")
+    assert champion is not None and champion.tags[TRIVIAL_TAG] == "true"
+    ledger = ws.state.read_ledger()
+    assert [e["action"] for e in ledger] == ["reject", "promote"]
+    assert ledger[0]["decision"]["case"] == "no_champion" and not ledger[0]["decision"]["promote"]
+    assert ledger[1]["decision"]["case"] == "trivial_baseline" and ledger[1]["to_version"] == champion.version
+
+    path = write_batch(tmp_path / "next.parquet", rows=600, seed=50, start=50_000, shuffle_labels=True)
+    result = batch_cycle(path=str(path), config_path=str(config), allow_retrain=False)
+    assert result["scoring"]["model_version"] == champion.version and result["scoring"]["rows_scored"] == 600
+    realized = result["performance"][f"champion:{champion.version}"]
+    assert realized["n"] == 600 and realized["auc"] == pytest.approx(0.5)  # constant scores
+    # To the policy the baseline is no champion: it asks for a retrain once labels accrue, no cooldown.
+    assert result["decision"]["retrain"] is True
+    assert "no champion yet" in " ".join(result["decision"]["reasons"])
+
+    status = status_summary(ws.config)
+    assert status["champion"]["trivial"] is True
+    assert any(a.startswith("TRIVIAL BASELINE SERVES") for a in status["alerts"])
