@@ -98,6 +98,12 @@ class WindowConfig(_Section):
     batches: int | None = Field(6, ge=1, description="Train on the last N batches (None: duration).")
     duration: str | None = Field(None, description="Or a pandas offset over the time column: '90D'.")
     expanding: bool = Field(False, description="Use every accepted batch instead of the last N.")
+    adaptive: bool = Field(
+        True,
+        description="Also fit on every accepted batch so far (newest `max_rows`) and keep whichever of "
+        "the two windows scores better on the same holdout.",
+    )
+    max_rows: int = Field(200_000, ge=1, description="Newest labeled rows the adaptive long window keeps.")
     holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")
     min_train_rows: int = Field(200, ge=1, description="Labeled rows a retrain needs to train on.")
     min_holdout_rows: int = Field(100, ge=1, description="Labeled rows held out for the gate.")

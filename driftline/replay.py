@@ -143,19 +143,32 @@ def with_replay_id(
     return frame, id_column, None
 
 
+REPLAY_SHAP_ROWS = 200
+
+
 def replay_config(
-    base: Mapping[str, Any] | None, *, project: str, data: Mapping[str, Any], expanding: bool = False
+    base: Mapping[str, Any] | None,
+    *,
+    project: str,
+    data: Mapping[str, Any],
+    expanding: bool = False,
+    recent_only: bool = False,
 ) -> dict[str, Any]:
     """The raw config of a replay project: `base` settings, its own storage, `data` keys (None:
-    keep); `expanding` makes every retrain train on every batch so far."""
+    keep); `expanding` makes every retrain train on every batch so far, `recent_only` on the
+    recent window only (no adaptive long window: the `always` baseline)."""
     raw = {k: v for k, v in (base or {}).items() if k not in _NOT_INHERITED}
     merged = {**(raw.get("data") or {}), **{k: v for k, v in data.items() if v is not None}}
     # A replay runs hundreds of batches nobody opens one by one: no per-batch drift HTML unless
     # the base config asks for it (it costs about half of Evidently's time).
     drift = {"html_report": False, **(raw.get("drift") or {})}
-    out = {"project": project, **raw, "data": merged, "drift": drift}
+    # Nor a full SHAP summary per retrain: a smaller sample keeps the tables and plots.
+    model = {"shap_rows": REPLAY_SHAP_ROWS, **(raw.get("model") or {})}
+    out = {"project": project, **raw, "data": merged, "drift": drift, "model": model}
     if expanding:
         out["window"] = {**(raw.get("window") or {}), "expanding": True}
+    if recent_only:
+        out["window"] = {**(raw.get("window") or {}), "adaptive": False}
     return out
 
 

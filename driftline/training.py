@@ -28,8 +28,9 @@ class WindowData:
     holdout_batches: tuple[BatchRow, ...]
 
 
-def select(ws: Workspace) -> Any:
-    """The window over the accepted, labeled batches (a `models.window.WindowSelection`)."""
+def select(ws: Workspace, *, expanding: bool | None = None) -> Any:
+    """The window over the accepted, labeled batches (a `models.window.WindowSelection`);
+    `expanding` overrides the config's (the adaptive window's long candidate)."""
     from models.window import BatchRef, select_window
 
     w = ws.config.window
@@ -50,7 +51,7 @@ def select(ws: Workspace) -> Any:
         refs,
         n_batches=w.batches,
         duration=w.duration,
-        expanding=w.expanding,
+        expanding=w.expanding if expanding is None else expanding,
         holdout_batches=w.holdout_batches,
         min_train_rows=w.min_train_rows,
         min_holdout_rows=w.min_holdout_rows,

@@ -73,7 +73,13 @@ def replay(
     )
     batches = plan.batches
     columns = {"target": target, "time_column": time_column, "id_column": plan.id_column, "task": task}
-    raw = rp.replay_config(base, project=f"replay-{policy}", data=columns, expanding=policy == "expanding")
+    raw = rp.replay_config(
+        base,
+        project=f"replay-{policy}",
+        data=columns,
+        expanding=policy == "expanding",
+        recent_only=policy == "always",
+    )
     ws = _new_project(Path(directory or tempfile.mkdtemp(prefix="driftline-replay-")), raw)
     emit({"event": "start", "total": len(batches), "warmup": warmup, "policy": policy, "root": str(ws.root)})
     records, first = _warmup(ws, batches[:warmup], emit, total=len(batches))
@@ -239,26 +245,13 @@ def _retrain_and_promote(
     ws: Workspace, *, after_seq: int | None, policy: str
 ) -> tuple[dict[str, Any] | None, bool]:
     """Policies `always` / `expanding`: retrain, and promote the candidate even when the gate
-    rejected it."""
-    from driftline import promotion
+    rejected it (refit on the whole window, as any promotion, with `gate.refit_on_promotion`)."""
     from flows.retrain import run_retrain
 
-    result = run_retrain(ws, reason=f"replay policy {policy}", after_seq=after_seq)
+    result = run_retrain(ws, reason=f"replay policy {policy}", after_seq=after_seq, force=True)
     if result.get("version") is None:
         return None, False
-    if result.get("promoted"):
-        return result, False
-    reasons = [f"replay --policy {policy} promotes every candidate, whatever the gate says"]
-    decision = {"forced": True, "gate": result.get("gate"), "reasons": reasons}
-    promotion.promote(
-        ws,
-        str(result["version"]),
-        decision=decision,
-        trigger=f"replay policy {policy}",
-        actor="driftline replay",
-        action=f"replay-{policy}",
-    )
-    return result, True
+    return result, bool((result.get("gate") or {}).get("forced"))
 
 
 def _deliver_due(ws: Workspace, pending: dict[int, Path], *, now: int | None) -> None:

@@ -34,8 +34,11 @@ def _actor() -> str:
     return f"prefect flow run {name}" if name else "driftline"
 
 
-def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> dict[str, Any]:
-    """The retrain wiring, used by the flow and by the batch cycle's policy."""
+def run_retrain(
+    ws: Workspace, *, reason: str, after_seq: int | None = None, force: bool = False
+) -> dict[str, Any]:
+    """The retrain wiring, used by the flow and by the batch cycle's policy; `force` promotes the
+    candidate whatever the gate says (the replay baselines `always` and `expanding`)."""
     from data_contracts.suite_io import load_suite
     from driftline import training
 
@@ -55,11 +58,13 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         }
 
     model = t.fit_task(ws, data.train, facts)
+    model, data, choice = _adaptive_window(ws, facts, model, data)
     registry = ws.registry
     run_id = registry.start_run(
         name="retrain", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
     )
     try:
+        registry.log_metrics(run_id, choice["metrics"])
         lineage = training.lineage(data, suite=load_suite(cfg.suite_path))
         registry.log_params(
             run_id,
@@ -94,6 +99,7 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
             "driftline.contract_hash": lineage["contract_suite_hash"],
             "driftline.contract_version": lineage["contract_suite_version"],
             "driftline.top_features": ",".join(top),
+            "driftline.window_choice": choice["summary"],
         }
         version = t.register_task(
             ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags
@@ -109,6 +115,8 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
             return {"status": "shadow", "version": version, "promoted": False, "gate": None, "reason": reason}
         _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
         decision = gate_task(ws, model, data, facts, holdout_preds, champion_preds)
+        if force and not decision["promote"]:
+            decision = _forced(decision, reason=reason)
         registry.log_json(run_id, decision, name="gate/decision.json")
         registry.set_version_tags(
             version, {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]}
@@ -141,6 +149,52 @@ def run_retrain(ws: Workspace, *, reason: str, after_seq: int | None = None) -> 
         "run_id": run_id,
         "top_features": top,
     }
+
+
+def _adaptive_window(
+    ws: Workspace, facts: ProjectFacts, model: Any, data: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """`window.adaptive`: fit the same recipe on the long window too and keep the model (and its
+    window) that scores better on the shared holdout; the gate then judges the one kept."""
+    long = t.long_window_task(ws, facts, data)
+    if long is None:
+        return model, data, {"summary": "recent window", "metrics": {}}
+    target, metric = ws.config.data.target, facts.metric
+    long_model = t.fit_task(ws, long.train, facts)
+    short_score = holdout_task(model, data.holdout, target=target)[1].get(metric)
+    long_score = holdout_task(long_model, long.holdout, target=target)[1].get(metric)
+    metrics = {f"window_recent_{metric}": short_score, f"window_long_{metric}": long_score}
+    metrics = {k: v for k, v in metrics.items() if v is not None and v == v}
+    better_long = (
+        short_score is not None
+        and long_score is not None
+        and (long_score > short_score if facts.higher_is_better else long_score < short_score)
+    )
+    chosen = "long window" if better_long else "recent window"
+    summary = (
+        f"{chosen}: {metric} {_num(long_score)} on {len(long.train):,} rows (every batch so far) vs "
+        f"{_num(short_score)} on {len(data.train):,} rows (the last batches), same holdout"
+    )
+    get_run_logger().info("adaptive window: %s", summary)
+    if better_long:
+        return long_model, long, {"summary": summary, "metrics": metrics}
+    return model, data, {"summary": summary, "metrics": metrics}
+
+
+def _forced(decision: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    summary = f"FORCED by {reason}, whatever the gate says; the gate: {decision['summary']}"
+    return {
+        **decision,
+        "promote": True,
+        "verdict": "promote",
+        "forced": True,
+        "summary": summary,
+        "reasons": [summary],
+    }
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _whole_window(data: Any) -> Any:

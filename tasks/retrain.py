@@ -26,6 +26,32 @@ def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.Windo
     return selection, training.load_window(ws, selection, facts)
 
 
+@task(name="long-window", cache_policy=NO_CACHE)
+def long_window_task(
+    ws: Workspace, facts: ProjectFacts, short: training.WindowData
+) -> training.WindowData | None:
+    """`window.adaptive`: every accepted batch so far (its newest `window.max_rows` rows) with the
+    same holdout as `short`; None when that adds no training batch or the holdouts differ."""
+    w = ws.config.window
+    if not w.adaptive or w.expanding:
+        return None
+    selection = training.select(ws, expanding=True)
+    if not selection.ok or len(selection.train) <= len(short.train_batches):
+        return None
+    data = training.load_window(ws, selection, facts)
+    same = [b.batch_id for b in data.holdout_batches] == [b.batch_id for b in short.holdout_batches]
+    if not same or len(data.holdout) != len(short.holdout):
+        return None
+    if len(data.train) > w.max_rows:
+        data = training.WindowData(
+            train=data.train.iloc[-w.max_rows :].reset_index(drop=True),
+            holdout=data.holdout,
+            train_batches=data.train_batches,
+            holdout_batches=data.holdout_batches,
+        )
+    return data
+
+
 @task(name="fit-candidate", cache_policy=NO_CACHE)
 def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None) -> Any:
     from models.spec import FeatureSpec

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from driftline.replay import (
+    REPLAY_SHAP_ROWS,
     SYNTHETIC_ID,
     Batch,
     BatchRecord,
@@ -147,6 +148,11 @@ def test_replay_config_keeps_settings_but_not_storage_or_project() -> None:
     raw = replay_config(base, project="replay-never", data={"target": "y", "time_column": "ts", "task": None})
     assert raw["project"] == "replay-never" and "storage" not in raw
     assert raw["data"] == {"target": "y", "time_column": "ts"} and raw["gate"] == FAST_SETTINGS["gate"]
+    assert raw["model"]["shap_rows"] == 50 and raw["drift"]["html_report"] is False  # the base's own
+    bare = replay_config({}, project="replay-always", data={"target": "y"}, recent_only=True)
+    assert bare["model"]["shap_rows"] == REPLAY_SHAP_ROWS and bare["window"] == {"adaptive": False}
+    grown = replay_config({}, project="replay-expanding", data={"target": "y"}, expanding=True)
+    assert grown["window"] == {"expanding": True}
 
 
 # Accounting -----------------------------------------------------------------------------------
@@ -278,11 +284,7 @@ def test_binary_replay_compares_policies_with_late_labels(
         ws = Workspace(load_config(tmp_path / "runs" / policy / "driftline.yaml"))
         artifacts = ws.registry.list_artifacts(summary["artifacts"]["mlflow_run_id"])
         assert {"replay/replay.png", "replay/replay.json"} <= set(artifacts)
-        moves = [
-            e
-            for e in ws.state.read_ledger()
-            if e["action"] in ("promote", "replay-always", "replay-expanding")
-        ]
+        moves = [e for e in ws.state.read_ledger() if e["action"] == "promote"]
         assert len(moves) == summary["promotions"] + 1  # and the warmup's first champion
     never, always = report["policies"]["never"], report["policies"]["always"]
     assert (never["retrains"], never["promotions"]) == (0, 0)
@@ -293,7 +295,7 @@ def test_binary_replay_compares_policies_with_late_labels(
         tags = ws.registry.get_version(rec["retrain"]).tags
         seen = tags["driftline.window"].split(",") + tags["driftline.holdout"].split(",")
         assert rec["batch_id"] not in seen  # its labels had not arrived when it retrained
-    forced = [e for e in ws.state.read_ledger() if e["action"] == "replay-always"]
+    forced = [e for e in ws.state.read_ledger() if (e["decision"] or {}).get("forced")]
     assert len(forced) == always["forced_promotions"]
 
 

@@ -93,6 +93,13 @@ def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
     result = retrain(reason="test: concept drift", config_path=config_path(ws))
     assert result["promoted"] is True, result["gate"]["rules"]
     assert result["gate"]["difference"] > 0.1
+    # window.adaptive: both windows were fitted and scored on one holdout; the better one was kept
+    gated = ws.registry.get_version(result["gated_version"])
+    scores = ws.registry.client.get_run(gated.run_id).data.metrics
+    recent, long = scores["window_recent_auc"], scores["window_long_auc"]
+    kept = "long window" if long > recent else "recent window"
+    assert gated.tags["driftline.window_choice"].startswith(kept)
+    assert scores["holdout_auc"] == pytest.approx(max(recent, long))
     new = ws.registry.version_by_alias("champion")
     assert new.version == result["version"]
     assert ws.state.read_ledger()[-1]["to_version"] == new.version
