@@ -30,6 +30,12 @@ class RegistryError(RuntimeError):
     """An MLflow operation failed; the message says which one."""
 
 
+def _not_found(err: Exception) -> bool:
+    """MLflow's answer for a model or alias that does not exist (any store, REST included)."""
+    code = getattr(err, "error_code", None)
+    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") and "not found" in str(err)
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """One registered model version."""
@@ -215,18 +221,32 @@ class Registry:
         return _version_info(mv)
 
     def version_by_alias(self, alias: str) -> VersionInfo | None:
+        """The version `alias` points to; None when the model or the alias does not exist.
+
+        Raises:
+            RegistryError: any other failure (an unreachable server is not "no champion").
+        """
         try:
             mv = self.client.get_model_version_by_alias(self.model_name, alias)
-        except Exception:  # noqa: BLE001 - no such alias / no model yet
-            return None
+        except Exception as err:  # noqa: BLE001 - sorted below: absent, or a real failure
+            if _not_found(err):
+                return None
+            raise RegistryError(f"model registry {self.tracking_uri}: alias {alias!r}: {err}") from err
         return _version_info(mv)
+
+    def version_of_run(self, run_id: str) -> str | None:
+        """The version already registered from `run_id` (a retried registration), if any."""
+        found = self.client.search_model_versions(f"name = '{self.model_name}' and run_id = '{run_id}'")
+        return str(found[0].version) if found else None
 
     def list_versions(self) -> list[VersionInfo]:
         try:
             found = self.client.search_model_versions(f"name = '{self.model_name}'")
             aliases = dict(self.client.get_registered_model(self.model_name).aliases or {})
-        except Exception:  # noqa: BLE001 - no model registered yet
-            return []
+        except Exception as err:  # noqa: BLE001 - sorted below: no model yet, or a real failure
+            if _not_found(err):
+                return []
+            raise RegistryError(f"model registry {self.tracking_uri}: {err}") from err
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
             by_version.setdefault(str(version), []).append(alias)

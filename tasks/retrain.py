@@ -111,7 +111,8 @@ def register_task(
     from models.train import prepare_features, skops_trusted_types
 
     registry = ws.registry
-    version = registry.log_model(
+    # A retry after log_model succeeded (and a later call failed) must not register a second version.
+    version = registry.version_of_run(run_id) or registry.log_model(
         run_id,
         model.pipeline,
         input_example=prepare_features(example, model.spec),
@@ -140,6 +141,12 @@ def champion_predictions_task(
 @task(name="promote-or-reject", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigger: str, actor: str) -> bool:
     log = get_run_logger()
+    champion = ws.registry.version_by_alias("champion")
+    if decision["promote"] and champion is not None and champion.version == str(version):
+        last = (ws.state.read_ledger() or [{}])[-1]
+        if last.get("action") == "promote" and last.get("to_version") == str(version):
+            log.info("v%s is already the champion (a retry after the alias moved)", version)
+            return True
     if decision["promote"]:
         entry = promotion.promote(ws, version, decision=decision, trigger=trigger, actor=actor)
         log.info("promoted v%s (was v%s)", version, entry["from_version"])

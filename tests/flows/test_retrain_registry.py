@@ -103,6 +103,18 @@ def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
     new = ws.registry.version_by_alias("champion")
     assert new.version == result["version"]
     assert ws.state.read_ledger()[-1]["to_version"] == new.version
+    # A retry of promote-or-reject after the alias moved: the same answer, no second ledger entry.
+    from prefect import flow
+
+    from tasks.retrain import decide_task
+
+    @flow(name="retry-promote")
+    def retry() -> bool:
+        return bool(decide_task(ws, new.version, result["gate"], trigger="retry", actor="test"))
+
+    entries = len(ws.state.read_ledger())
+    assert retry() is True
+    assert len(ws.state.read_ledger()) == entries
     entry = promotion.rollback(ws, actor="test", reason="test rollback")
     assert entry["to_version"] == first_champion(ws)
     assert ws.registry.version_by_alias("champion").version == first_champion(ws)

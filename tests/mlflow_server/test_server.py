@@ -217,3 +217,32 @@ def test_read_pidfile_removes_stale_file(tmp_path: Path) -> None:
     assert read_pidfile(pid_path) is None
     assert not pid_path.exists()
     assert read_pidfile(pid_path) is None
+
+
+@pytest.mark.server
+def test_absent_champion_is_none_but_a_registry_gone_away_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow_server.registry import Registry, RegistryError
+    from mlflow_server.server import start_mlflow_server
+
+    server = start_mlflow_server(
+        backend_store_uri=f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}",
+        artifacts_destination=tmp_path / "artifacts",
+        log_path=tmp_path / "mlflow-server.log",
+        pid_path=tmp_path / "mlflow-server.pid",
+        timeout=240.0,
+    )
+    try:
+        registry = Registry(tracking_uri=server.url, model_name="absent", artifact_root=None)
+        assert registry.version_by_alias("champion") is None  # no such model yet
+        assert registry.list_versions() == []
+        registry.client.create_registered_model("absent")
+        assert registry.version_by_alias("champion") is None  # a model without the alias
+    finally:
+        stop_process(server)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(RegistryError, match=f"model registry {server.url}: alias 'champion'"):
+        registry.version_by_alias("champion")  # the server is gone: not "no champion"
+    with pytest.raises(RegistryError, match=server.url):
+        registry.list_versions()
