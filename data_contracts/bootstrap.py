@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.dtypes import column_kind, python_value, type_list
-from data_contracts.results import BLOCK, WARN
+from data_contracts.results import BLOCK, SEVERITY_TO_NATIVE, WARN
 from data_contracts.suite_io import load_suite, save_suite, suite_hash
 
 __all__ = ["bootstrap_suite", "load_suite", "save_suite", "suite_hash"]
@@ -38,7 +38,12 @@ NEAR_CONSTANT_SHARE = 0.95  # a column whose top value covers this share is near
 
 
 def _expectation(type_: str, kwargs: dict[str, Any], *, severity: str, rule: str) -> dict:
-    return {"type": type_, "kwargs": kwargs, "meta": {"severity": severity, "rule": rule}}
+    return {
+        "type": type_,
+        "kwargs": kwargs,
+        "severity": SEVERITY_TO_NATIVE[severity],  # GE's own field; meta.severity is Driftline's
+        "meta": {"severity": severity, "rule": rule},
+    }
 
 
 def _floor4(value: float) -> float:

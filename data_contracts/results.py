@@ -10,6 +10,9 @@ from data_contracts.dtypes import json_safe, python_value
 BLOCK = "block"
 WARN = "warn"
 SEVERITIES = (BLOCK, WARN)
+# GE's own expectation `severity` (critical / warning / info), written beside meta.severity.
+SEVERITY_TO_NATIVE = {BLOCK: "critical", WARN: "warning"}
+NATIVE_TO_SEVERITY = {"critical": BLOCK, "warning": WARN, "info": WARN}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from data_contracts.results import BLOCK, WARN
+from data_contracts.results import BLOCK, SEVERITY_TO_NATIVE, WARN
 
 # Rules the promotion refresh may rebuild: distribution only, never validity.
 DISTRIBUTION_RULES = (
@@ -137,6 +137,7 @@ def _widen(entry: dict[str, Any], failure: Mapping[str, Any], evidence: Mapping[
             "rebuild the contract with 'driftline contract init --force'"
         )
     entry["meta"]["severity"] = WARN
+    entry["severity"] = SEVERITY_TO_NATIVE[WARN]
     return "demoted from block to warn"
 
 

@@ -17,7 +17,14 @@ import pandas as pd
 
 from data_contracts.errors import ContractError
 from data_contracts.messages import describe_failure, exception_message
-from data_contracts.results import BLOCK, SEVERITIES, ContractFailure, ContractResult
+from data_contracts.results import (
+    BLOCK,
+    NATIVE_TO_SEVERITY,
+    SEVERITIES,
+    SEVERITY_TO_NATIVE,
+    ContractFailure,
+    ContractResult,
+)
 
 __all__ = ["ContractError", "ContractFailure", "ContractResult", "check_suite", "validate_frame"]
 
@@ -78,7 +85,9 @@ def _entries(suite: dict, origin: str) -> list[dict]:
                 f"contract suite {origin}: expectation #{index} ({entry['type']}): "
                 "'kwargs' and 'meta' must be objects"
             )
-        severity = (entry.get("meta") or {}).get("severity", BLOCK)
+        # Driftline's own meta.severity wins; else GE's native severity (critical blocks).
+        native = NATIVE_TO_SEVERITY.get(str(entry.get("severity", "critical")), BLOCK)
+        severity = (entry.get("meta") or {}).get("severity", native)
         if severity not in SEVERITIES:
             raise ContractError(
                 f"contract suite {origin}: expectation #{index} ({entry['type']}): "
@@ -87,6 +96,7 @@ def _entries(suite: dict, origin: str) -> list[dict]:
         tagged = copy.deepcopy(entry)
         tagged.setdefault("kwargs", {})
         tagged["meta"] = {**(entry.get("meta") or {}), "severity": severity, _INDEX_KEY: index}
+        tagged["severity"] = SEVERITY_TO_NATIVE[severity]
         entries.append(tagged)
     return entries
 

@@ -31,7 +31,7 @@ def _find(suite: dict, type_: str, column: str | None = None) -> list[dict]:
 def test_every_expectation_has_severity_and_readable_rule(suite: dict) -> None:
     assert suite["name"] == "weather"
     for entry in suite["expectations"]:
-        assert set(entry) == {"type", "kwargs", "meta"}
+        assert set(entry) == {"type", "kwargs", "severity", "meta"}
         assert entry["meta"]["severity"] in ("block", "warn")
         assert entry["meta"]["rule"].endswith(".") and len(entry["meta"]["rule"]) > 10
     json.dumps(suite, allow_nan=False)  # JSON-safe: no NaN, no numpy scalars

@@ -227,6 +227,24 @@ def test_default_severity_is_block_and_missing_column_is_reported() -> None:
     assert (result.evaluated, result.passed) == (2, 0)
 
 
+@pytest.mark.parametrize(
+    ("native", "meta", "blocks"),
+    [("warning", None, False), ("info", None, False), ("critical", None, True), ("warning", "block", True)],
+)
+def test_ge_native_severity_is_honoured_unless_meta_says_otherwise(native: str, meta, blocks: bool) -> None:
+    entry = {"type": BETWEEN, "kwargs": {"column": "a", "min_value": 0, "max_value": 1}, "severity": native}
+    if meta:
+        entry["meta"] = {"severity": meta}
+    result = _check(pd.DataFrame({"a": [0.5, 3.0]}), {"name": "hand", "expectations": [entry]})
+    assert result.success is not blocks and len(result.failures) == 1
+    assert result.failures[0].severity == ("block" if blocks else "warn")
+
+
+def test_bootstrap_writes_both_severities(suite: dict) -> None:
+    for entry in suite["expectations"]:
+        assert entry["severity"] == {"block": "critical", "warn": "warning"}[entry["meta"]["severity"]]
+
+
 def test_repeated_calls_reuse_one_context(clean: pd.DataFrame, suite: dict) -> None:
     from data_contracts import validate
 
