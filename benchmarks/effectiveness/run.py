@@ -300,8 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         report["streams"][name] = {"description": stream.description, "rows": len(frame), "lags": {}}
         if name != CONTROL:
-            report["shuffled_challenger"][name] = shuffled_challenger(stream, frame)
-            print(f"{name}: label-shuffled challenger {report['shuffled_challenger'][name]}", flush=True)
+            saved = out / "jobs" / f"{name}-shuffled.json"
+            if saved.is_file() and not args.fresh:
+                checked = json.loads(saved.read_text())
+            else:
+                checked = shuffled_challenger(stream, frame)
+                saved.write_text(json.dumps(checked, default=str))
+            report["shuffled_challenger"][name] = checked
+            print(f"{name}: label-shuffled challenger {checked}", flush=True)
         for lag in args.lags if name != CONTROL else [0]:
             for policy in args.policies if name != CONTROL else ["driftline"]:
                 jobs.append((name, lag, policy, str(path), spec))
