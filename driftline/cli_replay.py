@@ -74,6 +74,53 @@ def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[st
         return cast(dict[str, Any], replay_flow(progress=progress, **kwargs))
 
 
+def _worker_home(root: str) -> None:
+    """A `--compare` worker's start: without a Prefect server to talk to, its own Prefect home
+    (two ephemeral APIs on one SQLite file would lock each other out)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ["PREFECT_HOME"] = str(Path(root) / f"prefect-worker-{os.getpid()}")
+
+
+def replay_in_worker(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One policy's replay in a worker process of `--compare` (spawned: a fresh interpreter)."""
+    from driftline.env import apply_process_env
+
+    apply_process_env()
+    quiet_libraries()
+    from flows.replay import replay as replay_flow
+
+    return cast(dict[str, Any], replay_flow(**kwargs))
+
+
+def _run_parallel(
+    policies: list[str], *, kwargs: dict[str, Any], root: Path, workers: int
+) -> dict[str, dict[str, Any]]:
+    """`--compare`: the policies in `workers` spawned processes; a line as each one finishes."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    done: dict[str, dict[str, Any]] = {}
+    out.print(f"replaying {len(policies)} policies in {workers} worker processes", highlight=False)
+    with (
+        out.status("replaying", spinner="dots"),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_worker_home,
+            initargs=(str(root),),
+        ) as pool,
+    ):
+        futures = {
+            pool.submit(replay_in_worker, {**kwargs, "policy": p, "directory": str(root / p)}): p
+            for p in policies
+        }
+        for future in as_completed(futures):
+            policy = futures[future]
+            done[policy] = future.result()
+            out.print(f"{policy}: finished", highlight=False)
+    return {p: done[p] for p in policies}
+
+
 def _per_batch_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"replay · policy {summary['policy']}", title_justify="left")
     names = ("batch", "period", "rows", "status", "drift", "model", summary["metric"], "retrain", "champion")
@@ -143,6 +190,9 @@ def replay(
         Path | None, typer.Option("--json", help="Write the summary JSON to this file.")
     ] = None,
     compare: Annotated[bool, typer.Option(help="Run every policy on the same batches.")] = False,
+    workers: Annotated[
+        int, typer.Option(help="With --compare: policies replayed at once, one process each.", min=1)
+    ] = min(2, os.cpu_count() or 1),
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Folder for the replay projects (default: temp).")
     ] = None,
@@ -176,13 +226,16 @@ def replay(
     kwargs = {**options, "path": str(file.resolve()), "id_column": id_column, "task": task}
     kwargs["config_path"] = str(base) if base else None
     summaries: dict[str, dict[str, Any]] = {}
+    try:
+        if compare and workers > 1:
+            summaries = _run_parallel(policies, kwargs=kwargs, root=root, workers=workers)
+        else:
+            for p in policies:
+                run_kwargs = {**kwargs, "policy": p, "directory": str(root / p)}
+                summaries[p] = _run_one(p, total_hint=len(plan.batches), kwargs=run_kwargs)
+    except (ReplayError, ConfigError, BatchReadError) as e:
+        raise fail(str(e), EXIT_USAGE) from None
     for p in policies:
-        try:
-            summaries[p] = _run_one(
-                p, total_hint=len(plan.batches), kwargs={**kwargs, "policy": p, "directory": str(root / p)}
-            )
-        except (ReplayError, ConfigError, BatchReadError) as e:
-            raise fail(str(e), EXIT_USAGE) from None
         if not compare:
             out.print(_per_batch_table(summaries[p]))
         for warning in summaries[p]["warnings"]:

@@ -33,6 +33,7 @@ def promote(
     decision: dict[str, Any],
     trigger: str,
     actor: str,
+    action: str = "promote",
 ) -> dict[str, Any]:
     """Make `version` the champion, only if every required artifact is logged.
 
@@ -54,7 +55,7 @@ def promote(
     if current is not None and current.version != str(version):
         registry.set_version_tags(current.version, {"driftline.status": "retired"})
     entry = {
-        "action": "promote",
+        "action": action,
         "from_version": current.version if current else None,
         "to_version": str(version),
         "trigger": trigger,
