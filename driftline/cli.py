@@ -204,9 +204,10 @@ def status(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False
 
 def main() -> None:
     """Console entry point."""
-    from driftline.env import apply_process_env
+    from driftline.env import apply_process_env, exit_on_sigterm
 
     apply_process_env()
+    exit_on_sigterm()
     from driftline import (  # noqa: F401 - register commands
         cli_contract,
         cli_demo,

@@ -77,6 +77,9 @@ def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[st
 def _worker_home(root: str) -> None:
     """A `--compare` worker's start: without a Prefect server to talk to, its own Prefect home
     (two ephemeral APIs on one SQLite file would lock each other out)."""
+    from driftline.env import exit_on_sigterm
+
+    exit_on_sigterm()
     if not os.environ.get("PREFECT_API_URL"):
         os.environ["PREFECT_HOME"] = str(Path(root) / f"prefect-worker-{os.getpid()}")
 

@@ -38,3 +38,16 @@ def apply_process_env(overrides: dict[str, str] | None = None) -> None:
         os.environ.setdefault(key, value)
     for key, value in (overrides or {}).items():
         os.environ[key] = value
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit (status 143) so atexit handlers run: Prefect stops the
+    ephemeral API server it started, instead of leaving it running with no parent. Call it from
+    the main thread of an entry point (the CLI, a worker process)."""
+    import signal
+    import sys
+
+    def _exit(signum: int, _frame: object) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)

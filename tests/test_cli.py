@@ -162,3 +162,38 @@ def test_contract_accept_brings_a_quarantined_batch_back_under_its_id(project):
     assert diff["to"] == diff["from"] + 1 and any("'x1'" in line for line in diff["changes"])
     again = driftline("ingest", "scaled.csv", "--json", cwd=project)
     assert json.loads(again.stdout)["status"] == "duplicate"
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append((int(stat.parent.name), cmdline))
+    return found
+
+
+def test_sigterm_stops_the_command_and_its_ephemeral_prefect_server(project):
+    import signal
+    import time
+
+    make_batch(500, seed=80, start=80_000).to_csv(project / "term.csv", index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    proc = subprocess.Popen([DRIFTLINE, "ingest", "term.csv", "--no-retrain"], cwd=project, env=env)
+    servers: list[tuple[int, str]] = []
+    deadline = time.monotonic() + 120
+    while not servers and time.monotonic() < deadline and proc.poll() is None:
+        servers = [c for c in _children(proc.pid) if "uvicorn" in c[1]]
+        time.sleep(0.2)
+    assert servers, "the command never started its ephemeral Prefect server"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid, _ in servers):
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid, _ in servers), "Prefect server left running"

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,10 @@ def _job(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     from driftline.cli import quiet_libraries
-    from driftline.env import apply_process_env
+    from driftline.env import apply_process_env, exit_on_sigterm
 
     apply_process_env()
+    exit_on_sigterm()
     quiet_libraries()
     from flows.replay import replay
 
@@ -274,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, help="A driftline.yaml whose settings every replay uses (e.g. gate options)."
     )
     args = parser.parse_args(argv)
+    from driftline.env import exit_on_sigterm
 
+    exit_on_sigterm()
     module = _streams_module()
     streams = {s.name: s for s in module.STREAMS}
     if args.control_of in streams:
@@ -327,23 +330,29 @@ def main(argv: list[str] | None = None) -> int:
             folder = out / "runs" / f"{name}-lag{lag}-{policy}-{int(time.time() * 1000)}"
             config = str(args.config.resolve()) if args.config else None
             futures[pool.submit(_job, path, spec, policy, lag, str(folder), config)] = (name, lag, policy)
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                summary = future.result()
-            except Exception as exc:  # a failed replay is a finding, reported, not a crash
-                print(f"FAILED {key}: {type(exc).__name__}: {exc}", flush=True)
-                continue
-            (out / "jobs" / f"{key[0]}-lag{key[1]}-{key[2]}.json").write_text(
-                json.dumps(summary, default=str)
-            )
-            results[key] = summary
-            print(
-                f"{key[0]} lag {key[1]} {key[2]}: mean {_fmt(summary['mean_score'])}, scored "
-                f"{summary['scored']}/{summary['replayed']}, retrains {summary['retrains']}, quarantined "
-                f"{summary['quarantined']}, {summary['wall_s']:.0f} s",
-                flush=True,
-            )
+        try:
+            for future in as_completed(futures):
+                key = futures[future]
+                try:
+                    summary = future.result()
+                except Exception as exc:  # a failed replay is a finding, reported, not a crash
+                    print(f"FAILED {key}: {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                (out / "jobs" / f"{key[0]}-lag{key[1]}-{key[2]}.json").write_text(
+                    json.dumps(summary, default=str)
+                )
+                results[key] = summary
+                print(
+                    f"{key[0]} lag {key[1]} {key[2]}: mean {_fmt(summary['mean_score'])}, scored "
+                    f"{summary['scored']}/{summary['replayed']}, retrains {summary['retrains']}, quarantined "
+                    f"{summary['quarantined']}, {summary['wall_s']:.0f} s",
+                    flush=True,
+                )
+        except BaseException:  # SIGTERM or ^C: stop the workers (each stops its Prefect server)
+            for child in active_children():
+                child.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     for (name, lag, policy), summary in sorted(results.items()):
         report["streams"][name]["lags"].setdefault(str(lag), {})[policy] = summary
     for name, entry in report["streams"].items():
