@@ -69,6 +69,8 @@ def render_retrain(console: Console, result: dict[str, Any]) -> None:
         verdict = "[yellow]IN SHADOW[/]"
     console.print(f"  retrain → v{result['version']} {verdict}")
     gate = result.get("gate") or {}
+    if gate.get("case") == "trivial_baseline":
+        console.print(f"    [bold yellow]{gate['summary']}[/]", highlight=False)
     for rule in gate.get("rules", []):
         mark = "[green]✓[/]" if rule["passed"] else "[red]✗[/]"
         console.print(f"    {mark} {rule['message']}", highlight=False)
@@ -85,7 +87,13 @@ def render_status(console: Console, s: dict[str, Any]) -> None:
     )
     console.print(
         "champion: "
-        + (f"v{champ['version']} ({champ['metric']} {champ['holdout_metric']})" if champ else "none yet")
+        + (
+            "none yet"
+            if not champ
+            else f"v{champ['version']} (the trivial baseline)"
+            if champ.get("trivial")
+            else f"v{champ['version']} ({champ['metric']} {champ['holdout_metric']})"
+        )
     )
     for alert in s["alerts"]:
         console.print(f"[bold red]alert:[/] {alert}", highlight=False)

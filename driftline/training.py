@@ -28,9 +28,10 @@ class WindowData:
     holdout_batches: tuple[BatchRow, ...]
 
 
-def select(ws: Workspace, *, expanding: bool | None = None) -> Any:
+def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = False) -> Any:
     """The window over the accepted, labeled batches (a `models.window.WindowSelection`);
-    `expanding` overrides the config's (the adaptive window's long candidate)."""
+    `expanding` overrides the config's (the adaptive window's long candidate), `any_rows` drops
+    the row minimums (what the trivial baseline is fitted on when a model cannot be yet)."""
     from models.window import BatchRef, select_window
 
     w = ws.config.window
@@ -53,8 +54,8 @@ def select(ws: Workspace, *, expanding: bool | None = None) -> Any:
         duration=w.duration,
         expanding=w.expanding if expanding is None else expanding,
         holdout_batches=w.holdout_batches,
-        min_train_rows=w.min_train_rows,
-        min_holdout_rows=w.min_holdout_rows,
+        min_train_rows=1 if any_rows else w.min_train_rows,
+        min_holdout_rows=1 if any_rows else w.min_holdout_rows,
     )
 
 

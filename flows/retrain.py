@@ -49,6 +49,9 @@ def run_retrain(
     selection, data = t.window_task(ws, facts)
     if data is None:
         log.warning("not enough data to retrain: %s", selection.reason)
+        served = _trivial_for_now(ws, facts, reason=reason, why=selection.reason)
+        if served is not None:
+            return served
         return {
             "status": "not_enough_data",
             "reason": selection.reason,
@@ -299,6 +302,43 @@ def trivial_decision(rejected: dict[str, Any], *, task: str) -> dict[str, Any]:
         "case": "trivial_baseline",
         "summary": summary,
         "reasons": [summary],
+    }
+
+
+def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> dict[str, Any] | None:
+    """Too few labeled rows for a model and no champion: the trivial baseline serves meanwhile
+    (`gate.trivial_until_first_model`), fitted on every labeled row there is. None when off, when a
+    champion exists, or when even that is impossible (no rows; one class only)."""
+    if not ws.config.gate.trivial_until_first_model or ws.registry.version_by_alias("champion") is not None:
+        return None
+    from driftline import training
+
+    selection = training.select(ws, expanding=True, any_rows=True)
+    if not selection.ok:
+        return None
+    data = training.load_window(ws, selection, facts)
+    rejected = {
+        "promote": False,
+        "verdict": "reject",
+        "case": "no_champion",
+        "metric": facts.metric,
+        "n": 0,
+        "rules": [],
+        "summary": f"no model trained: {why}",
+    }
+    try:
+        version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=rejected)
+    except ValueError as err:  # e.g. a classification target with one class so far
+        get_run_logger().warning("the trivial baseline cannot serve yet either: %s", err)
+        return None
+    promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+    return {
+        "status": "trivial_baseline",
+        "version": version,
+        "gated_version": None,
+        "promoted": promoted,
+        "gate": decision,
+        "reason": reason,
     }
 
 

@@ -52,3 +52,35 @@ def test_first_model_that_loses_to_the_baseline_lets_the_baseline_serve(prefect_
     status = status_summary(ws.config)
     assert status["champion"]["trivial"] is True
     assert any(a.startswith("TRIVIAL BASELINE SERVES") for a in status["alerts"])
+
+
+def test_too_few_rows_for_a_model_lets_the_baseline_serve_until_there_are(prefect_harness, tmp_path):
+    small = pd.concat([make_batch(40, seed=s, start=s * 40) for s in range(4)])  # 160 < 300 rows
+    small.to_parquet(tmp_path / "history.parquet", index=False)
+    init_project(
+        data=tmp_path / "history.parquet",
+        target="y",
+        time_column="ts",
+        id_column="event_id",
+        task="binary",
+        name="small",
+        directory=tmp_path / "proj",
+        parts=4,
+        extra=dict(SMALL),
+    )
+    config = tmp_path / "proj" / "driftline.yaml"
+    ws = Workspace(load_config(config))
+    champion = ws.registry.version_by_alias("champion")
+    assert champion is not None and champion.tags[TRIVIAL_TAG] == "true"
+    (entry,) = ws.state.read_ledger()
+    assert (
+        entry["decision"]["case"] == "trivial_baseline" and "no model trained" in entry["decision"]["summary"]
+    )
+
+    # Enough labeled rows now: the policy retrains (no cooldown) and a real model replaces it.
+    path = write_batch(tmp_path / "more.parquet", rows=900, seed=60, start=60_000)
+    result = batch_cycle(path=str(path), config_path=str(config))
+    assert result["scoring"]["model_version"] == champion.version  # scored by the baseline first
+    assert result["retrain"]["promoted"] is True, result["retrain"]["gate"]["summary"]
+    served = ws.registry.version_by_alias("champion")
+    assert served.version != champion.version and TRIVIAL_TAG not in served.tags
