@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -64,12 +65,36 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def keep_raw(source: Path, directory: Path) -> Path:
-    """Copy the raw file unchanged into `directory` (created) and return the copy's path."""
+class RawCopyError(OSError):
+    """The raw copy of a batch could not be made whole (a full disk, a file that changed)."""
+
+
+def keep_raw(source: Path, directory: Path, *, sha256: str) -> Path:
+    """Copy the raw file unchanged into `directory` (created) and return the copy's path.
+
+    The copy goes to a temporary name, is fsynced and checked against `sha256` before it is
+    renamed into place, so no reader (a retry included) ever sees a partial copy. An existing copy
+    whose hash differs (left by a crash before this rule) is replaced.
+
+    Raises:
+        RawCopyError: the copy does not match `sha256` (the source changed while being copied).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"raw{''.join(Path(source).suffixes[-2:]) or '.bin'}"
-    if not target.exists():
-        shutil.copy2(source, target)
+    if target.exists() and content_hash(target) == sha256:
+        return target
+    partial = directory / f".{target.name}.partial"
+    with Path(source).open("rb") as src, partial.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    if content_hash(partial) != sha256:
+        partial.unlink(missing_ok=True)
+        raise RawCopyError(
+            f"{source}: its copy does not match the hash read first: the file changed while copied"
+        )
+    shutil.copystat(source, partial)
+    os.replace(partial, target)
     return target
 
 

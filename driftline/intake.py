@@ -34,7 +34,7 @@ def receive(ws: Workspace, path: Path) -> Intake:
     known = ws.state.get_batch(batch_id)
     if known is not None:
         return Intake(batch_id, sha, path.name, True, Path(known.raw_path), known.status)
-    raw = keep_raw(path, ws.batch_dir(batch_id))
+    raw = keep_raw(path, ws.batch_dir(batch_id), sha256=sha)
     return Intake(batch_id, sha, path.name, False, raw)
 
 

@@ -28,7 +28,8 @@ def match_labels(ws: Workspace, path: Path) -> MatchedLabels:
         BatchReadError: unreadable file, or missing id/target column, naming the file and column.
     """
     data = ws.config.data
-    kept = keep_raw(path, ws.root / "labels" / batch_id_of(content_hash(path)))
+    sha = content_hash(path)
+    kept = keep_raw(path, ws.root / "labels" / batch_id_of(sha), sha256=sha)
     frame = read_table(path)
     if not data.id_column:
         raise BatchReadError(

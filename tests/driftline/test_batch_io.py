@@ -46,8 +46,29 @@ def test_batch_id_is_content_hash_and_raw_copy_is_unchanged(tmp_path):
     other = tmp_path / "same.csv"
     other.write_text("a\n1\n")
     assert batch_id_of(content_hash(src)) == batch_id_of(content_hash(other))
-    kept = keep_raw(src, tmp_path / "store" / "b1")
+    kept = keep_raw(src, tmp_path / "store" / "b1", sha256=content_hash(src))
     assert kept.read_bytes() == src.read_bytes() and kept.name == "raw.csv"
+    assert [p.name for p in kept.parent.iterdir()] == ["raw.csv"]  # no temporary file left
+
+
+def test_a_partial_raw_copy_left_by_a_crash_is_replaced_not_trusted(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("a\n" + "\n".join(str(i) for i in range(400)) + "\n")
+    store = tmp_path / "store" / "b1"
+    store.mkdir(parents=True)
+    (store / "raw.csv").write_bytes(src.read_bytes()[:120])  # what a crash mid-copy leaves
+    kept = keep_raw(src, store, sha256=content_hash(src))
+    assert kept.read_bytes() == src.read_bytes() and len(read_table(kept)) == 400
+
+
+def test_a_copy_that_does_not_match_the_hash_raises_and_leaves_nothing(tmp_path):
+    from driftline.batch_io import RawCopyError
+
+    src = tmp_path / "in.csv"
+    src.write_text("a\n1\n")
+    with pytest.raises(RawCopyError, match="in.csv: its copy does not match"):
+        keep_raw(src, tmp_path / "store" / "b1", sha256="0" * 64)
+    assert list((tmp_path / "store" / "b1").iterdir()) == []
 
 
 def test_labeled_predictions_attaches_labels_by_row_key_and_drops_unlabeled():
