@@ -8,18 +8,19 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from driftline.config import GateConfig
 from driftline.project import ProjectFacts
 from driftline.shadow import shadow_rows
 from driftline.training import WindowData
 from driftline.workspace import Workspace
 
 
-def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> Any:
+def gate_rules(g: GateConfig, *, metric: str, slices: tuple[str, ...] = ()) -> Any:
+    """The gate's rules (a `models.gate.GateRules`) from the `gate:` config section."""
     from models.gate import GateRules
 
-    g = ws.config.gate
     return GateRules(
-        metric=facts.metric,
+        metric=metric,
         mode=g.rule,
         margin=g.margin,
         min_rows=g.min_rows,
@@ -31,6 +32,10 @@ def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> An
         slice_min_rows=g.slice_min_rows,
         baseline_min_improvement=g.baseline_min_improvement,
     )
+
+
+def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> Any:
+    return gate_rules(ws.config.gate, metric=facts.metric, slices=slices)
 
 
 @task(name="holdout-metrics", cache_policy=NO_CACHE)

@@ -98,10 +98,11 @@ def shuffled_challenger(stream: Any, frame: Any) -> dict[str, Any]:
 
     from driftline.config import GateConfig
     from driftline.replay import split_batches
-    from models.gate import GateRules, evaluate_gate
+    from models.gate import evaluate_gate
     from models.metrics import baseline_predictions
     from models.spec import index_like_columns, infer_features, primary_metric
     from models.train import fit_model, predict
+    from tasks.gate import gate_rules
 
     batches = split_batches(frame, time_column=stream.time_column, freq=stream.freq, rows=stream.rows)
     # The warmup and the next batches, reaching further on small batches: enough rows to judge.
@@ -124,17 +125,7 @@ def shuffled_challenger(stream: Any, frame: Any) -> dict[str, Any]:
     )
     fit = {"target": stream.target, "spec": spec, "task": stream.task}
     champion, challenger = fit_model(train, **fit), fit_model(shuffled, **fit)
-    g = GateConfig()
-    rules = GateRules(
-        metric=primary_metric(stream.task),
-        mode=g.rule,
-        margin=g.margin,
-        min_rows=g.min_rows,
-        n_bootstrap=g.n_bootstrap,
-        confidence=g.confidence,
-        seed=g.seed,
-        baseline_min_improvement=g.baseline_min_improvement,
-    )
+    rules = gate_rules(GateConfig(), metric=primary_metric(stream.task))
     baseline = baseline_predictions(
         train[stream.target].to_numpy(),
         len(holdout),
