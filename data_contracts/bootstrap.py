@@ -157,11 +157,14 @@ def _scale_expectations(column: str, values: pd.Series, *, params: dict[str, Any
     kwargs = {"column": column, "min_value": lo, "max_value": hi}
     out = [_expectation("expect_column_median_to_be_between", kwargs, severity=BLOCK, rule=rule)]
     std = float(np.std(finite))
-    spread = params["spread_factor"] * max(std, abs(median) / 2)
+    # The scale of the spread: the std, a quarter of the p1-p99 span (robust to a narrow reference
+    # whose std is tiny) and half the |median|, whichever is largest.
+    spread = params["spread_factor"] * max(std, (high - low) / 4, abs(median) / 2)
     rule = (
         f"'{column}' must keep its standard deviation at most {_fmt(spread)} "
-        f"({params['spread_factor']:g}× the larger of the reference's {_fmt(std)} and half its "
-        f"|median| {_fmt(abs(median))}): a spread this wide is a unit change, not drift."
+        f"({params['spread_factor']:g}× the largest of the reference's {_fmt(std)}, a quarter of its "
+        f"1st–99th percentile span and half its |median| {_fmt(abs(median))}): a spread this wide is a "
+        "unit change, not drift."
     )
     kwargs = {"column": column, "max_value": spread}
     out.append(_expectation("expect_column_stdev_to_be_between", kwargs, severity=BLOCK, rule=rule))
@@ -269,7 +272,7 @@ def bootstrap_suite(
     warn_range_margin: float = 0.1,
     scale_tolerance: float = 3.0,
     shrink_factor: float = 20.0,
-    spread_factor: float = 5.0,
+    spread_factor: float = 10.0,
     block_null_jump: float = 0.4,
     type_tolerance: float = 0.02,
     block_range_margin: float | None = None,

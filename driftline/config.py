@@ -56,7 +56,7 @@ class ContractConfig(_Section):
         3.0, gt=0, description="Block a median beyond the reference's 1–99% by this × the column's scale."
     )
     shrink_factor: float = Field(20.0, gt=1, description="Block a positive column shrunk by this factor.")
-    spread_factor: float = Field(5.0, gt=1, description="Block a stdev this many times the reference's.")
+    spread_factor: float = Field(10.0, gt=1, description="Block a stdev this many times the reference's.")
     block_null_jump: float = Field(
         0.4, gt=0, le=1, description="Block a null rate this far above the reference."
     )

@@ -102,9 +102,10 @@ def test_numeric_range_only_warns_and_scale_rules_block(suite: dict, reference: 
     assert median["kwargs"]["min_value"] == pytest.approx(min(q1, reference["pressure"].median() / 20))
     assert median["kwargs"]["max_value"] == pytest.approx(q99 + 3 * scale)
     (stdev,) = _find(suite, STDEV, "pressure")
-    assert stdev["kwargs"]["max_value"] == pytest.approx(
-        5 * max(reference["pressure"].std(ddof=0), scale / 2)
+    spread_scale = max(
+        reference["pressure"].std(ddof=0), (q99 - q1) / 4, abs(reference["pressure"].median()) / 2
     )
+    assert stdev["kwargs"]["max_value"] == pytest.approx(10 * spread_scale)
     (temp,) = _find(suite, MEDIAN, "temperature")  # signed: additive bounds on both sides
     t1, t99 = np.quantile(reference["temperature"], [0.01, 0.99])
     assert temp["kwargs"]["min_value"] == pytest.approx(t1 - 3 * (t99 - t1))
