@@ -177,7 +177,8 @@ def baseline_predictions(
     classes: Sequence[str] | None = None,
     positive_label: str | None = None,
 ) -> Predictions:
-    """The trivial model: training class frequencies (majority label) or the training mean.
+    """The trivial model: the training mean (regression), the training class frequencies with the
+    majority label (binary) or labels drawn by those frequencies (multiclass).
 
     Raises:
         ValueError: no usable training targets, or an unknown positive label.
@@ -201,4 +202,8 @@ def baseline_predictions(
         score = np.full(n, prior[names.index(positive)])
     else:
         score = np.full(n, prior.max())
+        # Macro-F1 rewards guessing every class: labels drawn (seeded) by the training priors score
+        # about 1/K, more than the majority label does, and are the bar a model must clear (a
+        # model fitted on shuffled labels does about as well as that, and must not pass).
+        label = np.random.default_rng(0).choice(np.array(names, dtype=object), size=n, p=prior)
     return Predictions(label=label, score=score, proba=np.tile(prior, (n, 1)))
