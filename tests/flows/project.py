@@ -23,23 +23,30 @@ def build_project(root: Path, *, tracking_uri: str | None = None, task: str = "b
     """init on 4 × 1000 rows of concept 'a'; returns the project's workspace."""
     import pandas as pd
 
-    root.mkdir(parents=True, exist_ok=True)
     history = pd.concat([make_batch(1000, seed=s, start=s * 1000, task=task) for s in range(4)])
-    data = root / "history.parquet"
-    history.to_parquet(data, index=False)
     extra: dict[str, Any] = dict(SMALL)
     if tracking_uri:
         extra["storage"] = {"tracking_uri": tracking_uri}
+    return init_from(history, root, extra=extra)
+
+
+def init_from(
+    history: Any, root: Path, *, extra: dict[str, Any] | None = None, task: str = "auto"
+) -> Workspace:
+    """`init` (4 parts, columns y / ts / event_id) on `history`, in ``root/proj``."""
+    root.mkdir(parents=True, exist_ok=True)
+    data = root / "history.parquet"
+    history.to_parquet(data, index=False)
     init_project(
         data=data,
         target="y",
         time_column="ts",
         id_column="event_id",
-        task="auto",
+        task=task,
         name="proj",
         directory=root / "proj",
         parts=4,
-        extra=extra,
+        extra=dict(SMALL) if extra is None else extra,
     )
     return Workspace(load_config(root / "proj" / "driftline.yaml"))
 

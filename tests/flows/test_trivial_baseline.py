@@ -5,13 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from driftline.config import load_config
-from driftline.project_init import init_project
 from driftline.reporting import status_summary
-from driftline.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from mlflow_server.registry import TRIVIAL_TAG
-from tests.flows.project import SMALL, write_batch
+from tests.flows.project import init_from, write_batch
 from tests.streams import make_batch
 
 pytestmark = pytest.mark.slow
@@ -19,20 +16,8 @@ pytestmark = pytest.mark.slow
 
 def test_first_model_that_loses_to_the_baseline_lets_the_baseline_serve(prefect_harness, tmp_path):
     noise = pd.concat([make_batch(600, seed=s, start=s * 600, shuffle_labels=True) for s in range(4)])
-    noise.to_parquet(tmp_path / "history.parquet", index=False)
-    init_project(
-        data=tmp_path / "history.parquet",
-        target="y",
-        time_column="ts",
-        id_column="event_id",
-        task="auto",
-        name="noise",
-        directory=tmp_path / "proj",
-        parts=4,
-        extra=dict(SMALL),
-    )
-    config = tmp_path / "proj" / "driftline.yaml"
-    ws = Workspace(load_config(config))
+    ws = init_from(noise, tmp_path)
+    config = ws.config.base_dir / "driftline.yaml"
     champion = ws.registry.version_by_alias("champion")
     assert champion is not None and champion.tags[TRIVIAL_TAG] == "true"
     ledger = ws.state.read_ledger()
@@ -56,20 +41,8 @@ def test_first_model_that_loses_to_the_baseline_lets_the_baseline_serve(prefect_
 
 def test_too_few_rows_for_a_model_lets_the_baseline_serve_until_there_are(prefect_harness, tmp_path):
     small = pd.concat([make_batch(40, seed=s, start=s * 40) for s in range(4)])  # 160 < 300 rows
-    small.to_parquet(tmp_path / "history.parquet", index=False)
-    init_project(
-        data=tmp_path / "history.parquet",
-        target="y",
-        time_column="ts",
-        id_column="event_id",
-        task="binary",
-        name="small",
-        directory=tmp_path / "proj",
-        parts=4,
-        extra=dict(SMALL),
-    )
-    config = tmp_path / "proj" / "driftline.yaml"
-    ws = Workspace(load_config(config))
+    ws = init_from(small, tmp_path, task="binary")
+    config = ws.config.base_dir / "driftline.yaml"
     champion = ws.registry.version_by_alias("champion")
     assert champion is not None and champion.tags[TRIVIAL_TAG] == "true"
     (entry,) = ws.state.read_ledger()
