@@ -26,6 +26,16 @@ def missing_artifacts(ws: Workspace, version: str) -> list[str]:
     return missing
 
 
+def already_promoted(ws: Workspace, version: str) -> bool:
+    """True when `version` is the champion and the ledger's last entry promoted it: a retried
+    promotion that had already happened."""
+    champion = ws.registry.version_by_alias("champion")
+    if champion is None or champion.version != str(version):
+        return False
+    last = (ws.state.read_ledger() or [{}])[-1]
+    return bool(last.get("action") == "promote" and last.get("to_version") == str(version))
+
+
 def promote(
     ws: Workspace,
     version: str,

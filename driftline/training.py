@@ -59,6 +59,39 @@ def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = Fal
     )
 
 
+def long_window(ws: Workspace, facts: ProjectFacts, short: WindowData) -> WindowData | None:
+    """`window.adaptive`: every accepted batch so far (its newest `window.max_rows` rows) with the
+    same holdout as `short`; None when off, when that adds no training batch or the holdouts differ."""
+    w = ws.config.window
+    if not w.adaptive or w.expanding:
+        return None
+    selection = select(ws, expanding=True)
+    if not selection.ok or len(selection.train) <= len(short.train_batches):
+        return None
+    data = load_window(ws, selection, facts)
+    same = [b.batch_id for b in data.holdout_batches] == [b.batch_id for b in short.holdout_batches]
+    if not same or len(data.holdout) != len(short.holdout):
+        return None
+    if len(data.train) > w.max_rows:
+        data = WindowData(
+            train=data.train.iloc[-w.max_rows :].reset_index(drop=True),
+            holdout=data.holdout,
+            train_batches=data.train_batches,
+            holdout_batches=data.holdout_batches,
+        )
+    return data
+
+
+def whole_window(data: WindowData) -> WindowData:
+    """The window with its holdout folded into training (nothing held out)."""
+    return WindowData(
+        train=pd.concat([data.train, data.holdout], ignore_index=True),
+        holdout=data.holdout.iloc[:0],
+        train_batches=tuple({b.batch_id: b for b in data.train_batches + data.holdout_batches}.values()),
+        holdout_batches=(),
+    )
+
+
 def load_window(ws: Workspace, selection: Any, facts: ProjectFacts) -> WindowData:
     """Read the raw batches of a window selection and join their labels."""
     rows = {b.batch_id: b for b in ws.state.list_batches()}

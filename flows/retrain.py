@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, runtime
 
 from driftline.config import load_config
 from driftline.project import ProjectFacts, load_facts
+from driftline.training import WindowData
 from driftline.workspace import Workspace
 from mlflow_server.registry import TRIVIAL_TAG
 from models.pipeline import TRIVIAL
@@ -155,7 +156,7 @@ def run_retrain(
 
 
 def _adaptive_window(
-    ws: Workspace, facts: ProjectFacts, model: Any, data: Any
+    ws: Workspace, facts: ProjectFacts, model: Any, data: WindowData
 ) -> tuple[Any, Any, dict[str, Any]]:
     """`window.adaptive`: fit the same recipe on the long window too and keep the model (and its
     window) that scores better on the shared holdout; the gate then judges the one kept."""
@@ -200,21 +201,12 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def _whole_window(data: Any) -> Any:
-    """The window with its holdout folded into training (nothing held out)."""
-    from driftline import training
-
-    return training.WindowData(
-        train=pd.concat([data.train, data.holdout], ignore_index=True),
-        holdout=data.holdout.iloc[:0],
-        train_batches=tuple({b.batch_id: b for b in data.train_batches + data.holdout_batches}.values()),
-        holdout_batches=(),
-    )
+LINEAGE_NOTES = ("driftline.refit_of", TRIVIAL_TAG)  # tags that also belong in lineage.json
 
 
 def _register_on_whole_window(
     ws: Workspace,
-    data: Any,
+    data: WindowData,
     facts: ProjectFacts,
     *,
     reason: str,
@@ -229,14 +221,15 @@ def _register_on_whole_window(
     from driftline import training
 
     cfg, registry = ws.config, ws.registry
-    whole = _whole_window(data)
+    whole = training.whole_window(data)
     run_id = registry.start_run(
         name=run_name, tags={"driftline.kind": "retrain", "driftline.trigger": reason}
     )
     try:
         model = t.fit_task(ws, whole.train, facts, estimator=estimator)
         lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
-        registry.log_json(run_id, {**lineage, **tags}, name="lineage.json")
+        notes = {k.removeprefix("driftline."): v for k, v in tags.items() if k in LINEAGE_NOTES}
+        registry.log_json(run_id, {**lineage, **notes}, name="lineage.json")
         registry.log_json(run_id, decision, name="gate/decision.json")
         top = [] if estimator == TRIVIAL else t.explain_task(ws, model, whole.train, run_id)
         reference = training.reference_sample(
@@ -267,7 +260,7 @@ def _register_on_whole_window(
 
 
 def _refit(
-    ws: Workspace, data: Any, facts: ProjectFacts, *, gated: str, reason: str, decision: dict[str, Any]
+    ws: Workspace, data: WindowData, facts: ProjectFacts, *, gated: str, reason: str, decision: dict[str, Any]
 ) -> str:
     """The gate passed: train the same recipe on the whole window, holdout included, and register
     that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
@@ -343,7 +336,7 @@ def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: st
 
 
 def _serve_trivial(
-    ws: Workspace, data: Any, facts: ProjectFacts, *, reason: str, rejected: dict[str, Any]
+    ws: Workspace, data: WindowData, facts: ProjectFacts, *, reason: str, rejected: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """No champion and the first model was rejected: register the trivial baseline to serve."""
     decision = trivial_decision(rejected, task=facts.task)

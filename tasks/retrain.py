@@ -30,26 +30,8 @@ def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.Windo
 def long_window_task(
     ws: Workspace, facts: ProjectFacts, short: training.WindowData
 ) -> training.WindowData | None:
-    """`window.adaptive`: every accepted batch so far (its newest `window.max_rows` rows) with the
-    same holdout as `short`; None when that adds no training batch or the holdouts differ."""
-    w = ws.config.window
-    if not w.adaptive or w.expanding:
-        return None
-    selection = training.select(ws, expanding=True)
-    if not selection.ok or len(selection.train) <= len(short.train_batches):
-        return None
-    data = training.load_window(ws, selection, facts)
-    same = [b.batch_id for b in data.holdout_batches] == [b.batch_id for b in short.holdout_batches]
-    if not same or len(data.holdout) != len(short.holdout):
-        return None
-    if len(data.train) > w.max_rows:
-        data = training.WindowData(
-            train=data.train.iloc[-w.max_rows :].reset_index(drop=True),
-            holdout=data.holdout,
-            train_batches=data.train_batches,
-            holdout_batches=data.holdout_batches,
-        )
-    return data
+    """`window.adaptive`'s long candidate (see `driftline.training.long_window`)."""
+    return training.long_window(ws, facts, short)
 
 
 @task(name="fit-candidate", cache_policy=NO_CACHE)
@@ -141,12 +123,9 @@ def champion_predictions_task(
 @task(name="promote-or-reject", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigger: str, actor: str) -> bool:
     log = get_run_logger()
-    champion = ws.registry.version_by_alias("champion")
-    if decision["promote"] and champion is not None and champion.version == str(version):
-        last = (ws.state.read_ledger() or [{}])[-1]
-        if last.get("action") == "promote" and last.get("to_version") == str(version):
-            log.info("v%s is already the champion (a retry after the alias moved)", version)
-            return True
+    if decision["promote"] and promotion.already_promoted(ws, version):
+        log.info("v%s is already the champion (a retry after the alias moved)", version)
+        return True
     if decision["promote"]:
         entry = promotion.promote(ws, version, decision=decision, trigger=trigger, actor=actor)
         log.info("promoted v%s (was v%s)", version, entry["from_version"])
