@@ -57,6 +57,13 @@ def open_project(config_path: Path) -> DriftlineConfig:
         raise fail(str(e), EXIT_USAGE) from None
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
+    from driftline.processes import reap_orphan_prefect_servers
+
+    for pid in reap_orphan_prefect_servers(cfg.prefect_home):
+        err.print(
+            f"[yellow]note:[/] stopped an orphaned Prefect server (pid {pid}) a killed command left",
+            highlight=False,
+        )
     return use_running_servers(cfg, config_path)
 
 
@@ -130,23 +137,53 @@ def ingest(
 
     Exit status: 0 accepted or duplicate, 3 quarantined, 2 bad usage or config, 1 anything else.
     """
+    for path in files:
+        if not path.is_file():
+            raise fail(f"{path}: {'is a directory' if path.is_dir() else 'file not found'}", EXIT_USAGE)
     open_project(config)
     quiet_libraries()
+    raise typer.Exit(run_batches([str(p.resolve()) for p in files], config, as_json=as_json, retrain=retrain))
+
+
+@app.command()
+def recover(
+    config: ConfigOption = Path(CONFIG_FILE),
+    as_json: JsonOption = False,
+    retrain: Annotated[bool, typer.Option(help="Let the policy retrain after a batch.")] = True,
+) -> None:
+    """Finish the batches a crash or an error left unfinished (redone from their kept raw copy)."""
+    cfg = open_project(config)
+    quiet_libraries()
+    from driftline.intake import worker_alive
+    from driftline.state import StateStore
+
+    stuck = [b for b in StateStore(cfg.database_url).unfinished_batches() if not worker_alive(b.worker)]
+    if not stuck:
+        if as_json:
+            print_json([])
+        else:
+            out.print("no unfinished batches")
+        return
+    raise typer.Exit(run_batches([b.raw_path for b in stuck], config, as_json=as_json, retrain=retrain))
+
+
+def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool) -> int:
+    """Each file through the batch-cycle flow, in order; returns the exit code. A failure stops the
+    run with one line, after the results so far are printed (as JSON with `--json`)."""
     from flows.batch_cycle import batch_cycle
 
     code = EXIT_OK
-    results = []
-    for path in files:
-        if not path.exists():
-            raise fail(f"{path}: file not found", EXIT_USAGE)
+    results: list[dict[str, Any]] = []
+    for path in paths:
         try:
-            result = batch_cycle(
-                path=str(path.resolve()), config_path=str(config.resolve()), allow_retrain=retrain
-            )
+            result = batch_cycle(path=path, config_path=str(config.resolve()), allow_retrain=retrain)
         except ConfigError as e:
+            _print_results(results, as_json)
             raise fail(str(e), EXIT_USAGE) from None
         except Exception as e:  # noqa: BLE001 - one line for the user; the flow run keeps the trace
-            raise fail(f"{path}: {type(e).__name__}: {e}".splitlines()[0]) from None
+            message = f"{path}: {type(e).__name__}: {e}".splitlines()[0]
+            _print_results([*results, {"source": path, "status": "failed", "error": message}], as_json)
+            raise fail(f"{message} (the batch is kept; `driftline recover` redoes it)") from None
         results.append(result)
         if result["status"] == "quarantined":
             code = EXIT_QUARANTINED
@@ -154,9 +191,13 @@ def ingest(
             from driftline.cli_render import render_batch
 
             render_batch(out, result)
-    if as_json:
+    _print_results(results, as_json)
+    return code
+
+
+def _print_results(results: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json and results:
         print_json(results[0] if len(results) == 1 else results)
-    raise typer.Exit(code)
 
 
 @app.command()

@@ -26,7 +26,10 @@ def render_batch(console: Console, result: dict[str, Any]) -> None:
         f"({result.get('source', '')}, {result.get('rows', 0)} rows)"
     )
     if status == "duplicate":
-        console.print(f"  seen before (was {result.get('previous_status')}); nothing changed")
+        if result.get("in_progress"):
+            console.print("  being processed right now by another command; nothing changed")
+        else:
+            console.print(f"  seen before (was {result.get('previous_status')}); nothing changed")
         return
     for failure in (result.get("contract") or {}).get("failures", []):
         console.print(f"  contract {failure['severity']}: {failure['message']}", highlight=False)
@@ -104,6 +107,10 @@ def render_status(console: Console, s: dict[str, Any]) -> None:
         )
     for q in s["quarantine"]:
         console.print(f"[red]quarantined[/] {q['batch_id']} {q['source']}: {q['reason']}  ({q['report']})")
+    for u in s.get("unfinished", []):
+        console.print(
+            f"[yellow]unfinished[/] #{u['seq']} {u['batch_id']} {u['source']}: stopped after {u['stage']}"
+        )
     table = Table("seq", "batch", "source", "status", "rows", "drift", "metric", "champion")
     for r in s["recent"]:
         table.add_row(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ class Intake:
     duplicate: bool
     raw_path: Path
     previous_status: str | None = None
+    resume_seq: int | None = None  # an unfinished batch being redone keeps its sequence number
 
 
 def receive(ws: Workspace, path: Path) -> Intake:
@@ -32,10 +35,29 @@ def receive(ws: Workspace, path: Path) -> Intake:
     sha = content_hash(path)
     batch_id = batch_id_of(sha)
     known = ws.state.get_batch(batch_id)
-    if known is not None:
+    if known is not None and (not known.unfinished or worker_alive(known.worker)):
         return Intake(batch_id, sha, path.name, True, Path(known.raw_path), known.status)
     raw = keep_raw(path, ws.batch_dir(batch_id), sha256=sha)
+    if known is not None:  # stopped half-way before: redo it, never answer "duplicate"
+        return Intake(batch_id, sha, known.source, False, raw, known.status, resume_seq=known.seq)
     return Intake(batch_id, sha, path.name, False, raw)
+
+
+def this_worker() -> str:
+    """Who runs a batch cycle: host and process id, recorded on the batch row."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_alive(worker: str | None) -> bool:
+    """True while the process that started a batch still runs (it is in progress, not stuck)."""
+    from driftline.processes import is_alive
+
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process cannot be checked from here: its `recover` can
+    return int(pid) != os.getpid() and is_alive(int(pid))
 
 
 def time_range(frame: pd.DataFrame, time_column: str | None) -> tuple[str | None, str | None]:

@@ -146,7 +146,7 @@ def read_pidfile(pid_path: Path) -> ManagedProcess | None:
         pid_path.unlink(missing_ok=True)
         return None
     recorded_start = record.get("proc_start_ticks")
-    if not _is_alive(pid) or (
+    if not is_alive(pid) or (
         recorded_start is not None and _proc_start_ticks(pid) not in (None, recorded_start)
     ):
         logger.info("removing stale pid file %s (pid %d not running)", pid_path, pid)
@@ -180,7 +180,7 @@ def stop_process(proc_or_pidfile: ManagedProcess | Path, *, timeout: float = 30.
     if proc is None:
         return False
     pid = proc.pid
-    was_running = _is_alive(pid) or _group_exists(pid)
+    was_running = is_alive(pid) or _group_exists(pid)
     if was_running:
         logger.info("stopping %s (pid %d)", proc.name, pid)
         _signal_group(pid, signal.SIGTERM)
@@ -223,7 +223,7 @@ def _proc_start_ticks(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _is_alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     """True if ``pid`` runs (zombies count as dead; our own children get reaped)."""
     child = _CHILDREN.get(pid)
     if child is not None:
@@ -267,10 +267,10 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     """Wait until the leader and its whole group are gone; False on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _is_alive(pid) and not _group_exists(pid):
+        if not is_alive(pid) and not _group_exists(pid):
             return True
         time.sleep(0.1)
-    return not _is_alive(pid) and not _group_exists(pid)
+    return not is_alive(pid) and not _group_exists(pid)
 
 
 def _log_tail(log_path: Path, lines: int = _LOG_TAIL_LINES) -> str:
@@ -280,3 +280,32 @@ def _log_tail(log_path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def reap_orphan_prefect_servers(prefect_home: Path) -> list[int]:
+    """Stop the ephemeral Prefect servers that a killed command (kill -9) left behind.
+
+    An orphan is a Prefect ephemeral API process (``PREFECT__SERVER_EPHEMERAL=1``) of this
+    project's Prefect home whose parent is no longer a Python process: the command that started it
+    is gone, and it would otherwise run forever on a loopback port. Linux only (reads /proc).
+
+    Returns:
+        The pids that were sent SIGTERM.
+    """
+    home = f"PREFECT_HOME={Path(prefect_home).resolve()}".encode()
+    reaped = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if b"PREFECT__SERVER_EPHEMERAL=1" not in environ or home not in environ:
+                continue
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = Path(Path(f"/proc/{ppid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue
+        if "python" in parent.name or parent.name == "driftline":
+            continue  # its command still runs
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(entry.name), signal.SIGTERM)
+            reaped.append(int(entry.name))
+    return reaped

@@ -26,6 +26,8 @@ class ProjectFacts:
     positive_label: str | None = None
     # undeclared columns left out of the features as a likely row id / time index → the advice
     index_like: tuple[tuple[str, str], ...] = ()
+    # the classes of the reference target (classification; as text): labels outside it are rejected
+    classes: tuple[str, ...] = ()
 
     @property
     def features(self) -> list[str]:
@@ -40,6 +42,7 @@ class ProjectFacts:
             "higher_is_better": self.higher_is_better,
             "positive_label": self.positive_label,
             "index_like": dict(self.index_like),
+            "classes": list(self.classes),
         }
 
     @property
@@ -81,7 +84,8 @@ def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
         else {}
     )
     metric = ws.config.gate.metric or primary_metric(task)
-    positive = sorted(set(label_text(reference[data.target].dropna())))[-1] if task == "binary" else None
+    classes = tuple(sorted(set(label_text(reference[data.target].dropna())))) if task != "regression" else ()
+    positive = classes[-1] if task == "binary" else None
     facts = ProjectFacts(
         task,
         tuple(spec.numeric),
@@ -90,6 +94,7 @@ def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
         higher_is_better(metric),
         positive,
         tuple(index_like.items()),
+        classes,
     )
     path = facts_path(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,4 +122,5 @@ def load_facts(ws: Workspace) -> ProjectFacts:
         raw["higher_is_better"],
         raw.get("positive_label"),
         tuple((raw.get("index_like") or {}).items()),
+        tuple(raw.get("classes") or ()),
     )

@@ -33,6 +33,12 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
             f"TRIVIAL BASELINE SERVES: v{champion.version} predicts the class priors or the mean; "
             f"{len(rejected)} candidate(s) rejected so far. Retrains keep trying as labels accrue"
         )
+    unfinished = [b for b in batches if b.unfinished]
+    if unfinished:
+        alerts.append(
+            f"UNFINISHED: {len(unfinished)} batch(es) stopped before their decision "
+            f"({', '.join(b.batch_id for b in unfinished[:5])}); `driftline recover` finishes them"
+        )
     return {
         "project": cfg.project,
         "alerts": alerts,
@@ -40,7 +46,12 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
             "total": len(batches),
             "accepted": len(accepted),
             "quarantined": sum(b.status == "quarantined" for b in batches),
+            "unfinished": len(unfinished),
         },
+        "unfinished": [
+            {"batch_id": b.batch_id, "seq": b.seq, "source": b.source, "stage": b.stage, "raw": b.raw_path}
+            for b in unfinished
+        ],
         "quarantine": [
             {
                 "batch_id": b.batch_id,

@@ -6,6 +6,7 @@ SQLite by default, through SQLAlchemy Core, so a PostgreSQL URL works as well.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,9 @@ batches = sa.Table(
     sa.Column("decision", sa.Text),
     sa.Column("performance", sa.Text),
     sa.Column("serving_metric", sa.Float),
+    # How far the cycle got (STAGES); a batch short of "done" is unfinished and is redone.
+    sa.Column("stage", sa.String(16)),
+    sa.Column("worker", sa.String(80)),  # host:pid of the process running the cycle
 )
 
 predictions = sa.Table(
@@ -87,6 +91,23 @@ retrains = sa.Table(
 )
 
 
+# The stages a batch passes, in order. Rows written before stages were recorded have None (done).
+STAGES = ("received", "scored", "monitored", "done")
+DONE = "done"
+
+
+class StateError(RuntimeError):
+    """The state database refused a write it should accept."""
+
+
+class DuplicateBatchError(StateError):
+    """The batch id is recorded already (the same content ingested at the same time)."""
+
+
+# Columns added after a table first shipped: (table, column, SQL type), added on open when missing.
+_ADDED_COLUMNS = (("batches", "stage", "VARCHAR(16)"), ("batches", "worker", "VARCHAR(80)"))
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -113,6 +134,13 @@ class BatchRow:
     decision: dict[str, Any] | None
     performance: dict[str, Any] | None
     serving_metric: float | None
+    stage: str | None = None
+    worker: str | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        """Accepted, but the cycle stopped before its decision (a crash, a failed model load...)."""
+        return self.status == "accepted" and self.stage not in (None, DONE)
 
 
 class StateStore:
@@ -121,6 +149,7 @@ class StateStore:
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     # Batches -----------------------------------------------------------------------------
     def get_batch(self, batch_id: str) -> BatchRow | None:
@@ -136,12 +165,29 @@ class StateStore:
             return [_batch_row(r) for r in conn.execute(query)]
 
     def add_batch(self, **values: Any) -> int:
-        """Insert a batch; returns its sequence number (arrival order)."""
-        with self.engine.begin() as conn:
-            seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(batches.c.seq), 0))).scalar()
-            values = {k: _encode(v) for k, v in values.items()}
-            conn.execute(batches.insert().values(seq=int(seq or 0) + 1, received_at=now_iso(), **values))
-            return int(seq or 0) + 1
+        """Insert a batch; returns its sequence number (arrival order, unique and gap-free).
+
+        Concurrent writers race for the next number; the unique index makes the loser retry.
+
+        Raises:
+            DuplicateBatchError: another process recorded this batch id first.
+        """
+        values = {k: _encode(v) for k, v in values.items()}
+        for attempt in range(50):
+            try:
+                with self.engine.begin() as conn:
+                    seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(batches.c.seq), 0))).scalar()
+                    conn.execute(
+                        batches.insert().values(seq=int(seq or 0) + 1, received_at=now_iso(), **values)
+                    )
+                    return int(seq or 0) + 1
+            except (sa.exc.IntegrityError, sa.exc.OperationalError) as err:
+                if self.get_batch(values["batch_id"]) is not None:
+                    raise DuplicateBatchError(values["batch_id"]) from err
+                if isinstance(err, sa.exc.OperationalError) and "locked" not in str(err):
+                    raise
+                time.sleep(0.02 * (1 + attempt % 5))
+        raise StateError("could not record the batch: the state database stayed busy")
 
     def update_batch(self, batch_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
@@ -150,6 +196,15 @@ class StateStore:
                 .where(batches.c.batch_id == batch_id)
                 .values({k: _encode(v) for k, v in values.items()})
             )
+
+    def unfinished_batches(self) -> list[BatchRow]:
+        return [b for b in self.list_batches(status="accepted") if b.unfinished]
+
+    def clear_predictions(self, batch_id: str) -> None:
+        """Drop the predictions an unfinished run of this batch logged, so a redo starts clean under
+        the same id and sequence number (its labels stay: the redo replaces the ones it carries)."""
+        with self.engine.begin() as conn:
+            conn.execute(predictions.delete().where(predictions.c.batch_id == batch_id))
 
     def forget_batch(self, batch_id: str) -> None:
         """Remove a quarantined batch's row, so its kept raw copy can be ingested again under the
@@ -291,4 +346,17 @@ def _batch_row(row: Any) -> BatchRow:
         decision=_decode(m["decision"]),
         performance=_decode(m["performance"]),
         serving_metric=m["serving_metric"],
+        stage=m["stage"],
+        worker=m["worker"],
     )
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """The schema changes so far, applied in place to databases made before them."""
+    inspector = sa.inspect(engine)
+    for table, column, sql_type in _ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+    with engine.begin() as conn:  # seq was a plain index once: make it unique
+        conn.execute(sa.text("CREATE UNIQUE INDEX IF NOT EXISTS ux_batches_seq ON batches (seq)"))

@@ -11,10 +11,12 @@ from prefect.states import Completed
 
 from driftline.batch_io import BatchReadError
 from driftline.config import load_config
-from driftline.intake import read_failure, time_range
+from driftline.faults import checkpoint
+from driftline.intake import read_failure, this_worker, time_range
 from driftline.monitoring_metrics import batch_metrics
 from driftline.project import load_facts
 from driftline.signals import policy_inputs
+from driftline.state import DONE, DuplicateBatchError
 from driftline.workspace import Workspace
 from mlflow_server.registry import TRIVIAL_TAG
 from tasks import batch as t
@@ -47,19 +49,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
     got = t.receive_task(ws, path)
     out: dict[str, Any] = {"batch_id": got.batch_id, "source": got.source, "rows": 0}
     if got.duplicate:
-        known = ws.state.get_batch(got.batch_id)
-        return {
-            **out,
-            "status": "duplicate",
-            "rows": known.rows if known else 0,
-            "previous_status": got.previous_status,
-            "contract": None,
-            "drift": None,
-            "scoring": None,
-            "performance": None,
-            "decision": None,
-            "retrain": None,
-        }
+        return _duplicate(ws, out, got.previous_status)
 
     frame = t.read_task(got.raw_path)
     if isinstance(frame, BatchReadError):
@@ -69,17 +59,29 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         contract = t.contract_task(frame, load_suite(cfg.suite_path), got.source)
     out.update(rows=len(frame), contract=contract.to_dict())
     start, end = time_range(frame, cfg.data.time_column)
-    seq = ws.state.add_batch(
-        batch_id=got.batch_id,
-        sha256=got.sha256,
-        source=got.source,
-        raw_path=str(got.raw_path),
-        status="accepted" if contract.success else "quarantined",
-        rows=len(frame),
-        start_time=start,
-        end_time=end,
-        contract=contract.to_dict(),
-    )
+    row = {
+        "sha256": got.sha256,
+        "source": got.source,
+        "raw_path": str(got.raw_path),
+        "status": "accepted" if contract.success else "quarantined",
+        "rows": len(frame),
+        "start_time": start,
+        "end_time": end,
+        "contract": contract.to_dict(),
+        "stage": "received" if contract.success else DONE,
+        "worker": this_worker(),
+    }
+    if got.resume_seq is not None:  # an unfinished batch: redo it under its id and number
+        seq = got.resume_seq
+        ws.state.clear_predictions(got.batch_id)
+        ws.state.update_batch(got.batch_id, **row)
+        get_run_logger().warning("batch %s (#%d) was left unfinished: redoing it", got.batch_id, seq)
+    else:
+        try:
+            seq = ws.state.add_batch(batch_id=got.batch_id, **row)
+        except DuplicateBatchError:  # the same content, ingested at this moment by another process
+            return _duplicate(ws, out, "accepted")
+    checkpoint("received")
     folder = f"batches/{seq:04d}-{got.batch_id}"
     if not contract.success:
         paths = t.quarantine_task(ws, got, contract)
@@ -153,8 +155,12 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             },
         )
 
+    ws.state.update_batch(got.batch_id, stage="scored")
+    checkpoint("scored")
     labels: pd.DataFrame | None = (
-        t.labels_task(ws, frame, got.batch_id) if cfg.data.target in frame.columns else None
+        t.labels_task(ws, frame, got.batch_id, replace=got.resume_seq is not None)
+        if cfg.data.target in frame.columns
+        else None
     )
     labeled = 0 if labels is None else len(labels)
     performance = t.batch_performance_task(scored_by, labels, facts) if labeled else {}
@@ -180,6 +186,8 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
     )
     artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
     t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
+    ws.state.update_batch(got.batch_id, stage="monitored")
+    checkpoint("monitored")
 
     shadow_gate = None
     if cfg.gate.mode == "shadow" and champion is not None:
@@ -187,7 +195,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
 
         shadow_gate = run_shadow_gate(ws, facts)
     decision = _decide(ws, facts, champion)
-    ws.state.update_batch(got.batch_id, decision=decision.to_dict())
+    ws.state.update_batch(got.batch_id, decision=decision.to_dict(), stage=DONE)
     retrain = None
     if decision.retrain and allow_retrain:
         from flows.retrain import run_retrain
@@ -204,6 +212,23 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         "performance": performance or None,
         "decision": decision.to_dict(),
         "retrain": retrain or shadow_gate,
+    }
+
+
+def _duplicate(ws: Workspace, out: dict[str, Any], previous_status: str | None) -> dict[str, Any]:
+    known = ws.state.get_batch(out["batch_id"])
+    return {
+        **out,
+        "status": "duplicate",
+        "rows": known.rows if known else 0,
+        "previous_status": previous_status,
+        "in_progress": bool(known and known.unfinished),
+        "contract": None,
+        "drift": None,
+        "scoring": None,
+        "performance": None,
+        "decision": None,
+        "retrain": None,
     }
 
 

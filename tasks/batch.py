@@ -103,12 +103,12 @@ def drift_task(
 
 
 @task(name="record-labels", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
-    """Record the labels a new batch carries (it cannot have earlier ones: nothing to replace)."""
+def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str, *, replace: bool = False) -> pd.DataFrame:
+    """Record the labels a batch carries. A new batch has none yet; a redone one (`replace`) may."""
     data = ws.config.data
     found = labels_of(frame, batch_id=batch_id, target=data.target, id_column=data.id_column)
     if len(found):
-        ws.state.record_labels(found, replace=False)
+        ws.state.record_labels(found, replace=replace)
     return found
 
 
