@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_contracts.dtypes import column_kind, python_value, type_list
+from data_contracts.dtypes import column_kind, looks_like_dates, python_value, type_list
 from data_contracts.results import BLOCK, SEVERITY_TO_NATIVE, WARN
 from data_contracts.suite_io import load_suite, save_suite, suite_hash
 
@@ -189,6 +189,8 @@ def _column_expectations(
 ) -> list[dict]:
     """Type, null-rate, range and set expectations of one non-target column."""
     kind = column_kind(values)
+    if kind == "string" and looks_like_dates(values):
+        kind = "datetime"  # text timestamps (CSV) and real ones (Parquet) are the same column
     out: list[dict] = []
     if kind == "numeric":  # judged by the share of values that are not numbers
         tolerance = params["type_tolerance"]

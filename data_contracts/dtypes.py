@@ -36,6 +36,10 @@ TYPE_LISTS: dict[str, tuple[str, ...]] = {
         "datetime64[ms]",
         "datetime64[s]",
         "Timestamp",
+        # the same timestamps as text: a CSV batch of a project whose reference was Parquet
+        "object",
+        "str",
+        "StringDtype",
     ),
 }
 TYPE_LISTS["mixed"] = (*TYPE_LISTS["string"], "int", "float", "bool")
@@ -70,6 +74,23 @@ def column_kind(values: pd.Series) -> str:
     if isinstance(dtype, pd.StringDtype):
         return "string"
     return _INFERRED_KIND.get(pd.api.types.infer_dtype(values, skipna=True), "other")
+
+
+def looks_like_dates(values: pd.Series, *, share: float = 0.99) -> bool:
+    """True for text that is (almost all) timestamps, such as a time column read from CSV.
+
+    Numbers are not dates here (a numeric column stays numeric), and neither are short codes.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return True
+    present = values.dropna()
+    if present.empty or pd.api.types.infer_dtype(present, skipna=True) != "string":
+        return False
+    sample = present.sample(min(len(present), 2_000), random_state=0).astype(str)
+    if sample.str.len().median() < 8 or not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= share)
 
 
 def type_list(kind: str) -> list[str]:

@@ -206,7 +206,13 @@ def labels(
     config: ConfigOption = Path(CONFIG_FILE),
     as_json: JsonOption = False,
 ) -> None:
-    """Deliver ground-truth labels late; realized metrics of the batches they belong to update."""
+    """Deliver ground-truth labels late; realized metrics of the batches they belong to update.
+
+    Labels a model cannot learn from (an unknown class, a non-numeric regression target) and ids
+    that match no scored row are not recorded: exit 1, with the reason and where they are kept.
+    """
+    if not file.is_file():
+        raise fail(f"{file}: {'is a directory' if file.is_dir() else 'file not found'}", EXIT_USAGE)
     open_project(config)
     quiet_libraries()
     from driftline.batch_io import BatchReadError
@@ -222,8 +228,11 @@ def labels(
         out.print(f"recorded {result['recorded']} labels for {len(result['batches'])} batch(es)")
         for batch_id, perf in result["performance"].items():
             out.print(f"  {batch_id}: {perf}")
+    if result["rejected"]:
+        err.print(f"[bold red]error:[/] {result['rejected_message']}; not recorded", highlight=False)
     if result["unknown"]:
         err.print(f"[bold red]error:[/] {result['unknown_message']}", highlight=False)
+    if result["unknown"] or result["rejected"]:
         raise typer.Exit(EXIT_ERROR)
 
 

@@ -45,7 +45,9 @@ def render_batch(console: Console, result: dict[str, Any]) -> None:
     else:
         console.print("  no champion yet: not scored")
     drift = result.get("drift")
-    if drift:
+    if drift and drift.get("judged") is False:
+        console.print(f"  drift not judged: {drift.get('reason')}", highlight=False)
+    elif drift:
         flag = "[bold yellow]DRIFT[/]" if drift["detected"] else "no drift"
         cols = ", ".join(drift["drifted_columns"][:6])
         console.print(

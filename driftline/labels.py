@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from driftline.batch_io import BatchReadError, batch_id_of, content_hash, keep_raw, read_table
 from driftline.datasets import text_values
+from driftline.project import ProjectFacts
 from driftline.workspace import Workspace
 
 
@@ -54,3 +57,51 @@ def match_labels(ws: Workspace, path: Path) -> MatchedLabels:
         )
     known = joined.dropna(subset=["batch_id"])[["batch_id", "row_key", "label"]]
     return MatchedLabels(known, sorted(known["batch_id"].unique().tolist()), len(unknown), message, kept)
+
+
+@dataclass(frozen=True)
+class LabelCheck:
+    """Labels split into those fit to record and those rejected, with the reason in one line."""
+
+    good: pd.DataFrame
+    rejected: pd.DataFrame
+    message: str  # "" when nothing was rejected
+
+
+def check_labels(labels: pd.DataFrame, facts: ProjectFacts, *, source: str, column: str) -> LabelCheck:
+    """Reject labels a model cannot learn from: a class the project does not know (a ``2`` or a
+    ``yes`` in a 0/1 target), or a regression target that is not a finite number.
+
+    `labels` has a text ``label`` column (as recorded). Rejected labels never reach the labels
+    table, so they never reach realized metrics or a training window.
+    """
+    values = labels["label"]
+    if facts.task == "regression":
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = ~numbers.between(-np.inf, np.inf, inclusive="neither")
+        rule = "a regression label must be a finite number"
+    elif facts.classes:
+        bad = ~values.isin(facts.classes)
+        rule = f"a label must be one of the classes the model knows ({', '.join(facts.classes)})"
+    else:  # a project made before classes were recorded: nothing to check against
+        bad = pd.Series(False, index=labels.index)
+    rejected = labels[bad.to_numpy()]
+    message = ""
+    if len(rejected):
+        examples = ", ".join(repr(v) for v in rejected["label"].drop_duplicates().head(3))
+        message = (
+            f"{source}: column {column!r}: {len(rejected)} of {len(labels)} labels rejected "
+            f"(rule: {rule}), e.g. {examples}"
+        )
+    return LabelCheck(labels[~bad.to_numpy()], rejected, message)
+
+
+def quarantine_labels(ws: Workspace, check: LabelCheck, *, name: str) -> Path:
+    """Keep rejected labels with a report under ``labels/quarantine/<name>/``; returns the folder."""
+    folder = ws.root / "labels" / "quarantine" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    check.rejected.to_csv(folder / "rejected.csv", index=False)
+    (folder / "report.json").write_text(
+        json.dumps({"message": check.message, "rejected": len(check.rejected)}, indent=2)
+    )
+    return folder

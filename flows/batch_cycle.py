@@ -157,11 +157,19 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
 
     ws.state.update_batch(got.batch_id, stage="scored")
     checkpoint("scored")
-    labels: pd.DataFrame | None = (
-        t.labels_task(ws, frame, got.batch_id, replace=got.resume_seq is not None)
+    checked = (
+        t.labels_task(
+            ws,
+            frame,
+            batch_id=got.batch_id,
+            source=got.source,
+            facts=facts,
+            replace=got.resume_seq is not None,
+        )
         if cfg.data.target in frame.columns
         else None
     )
+    labels = checked.good if checked is not None else None
     labeled = 0 if labels is None else len(labels)
     performance = t.batch_performance_task(scored_by, labels, facts) if labeled else {}
     serving = performance.get(f"champion:{champion.version}", {}) if champion else {}
@@ -171,7 +179,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         champion_version=champion.version if champion else None,
         drift=drift.to_dict() if drift else None,
         drift_share=drift.share if drift else None,
-        drift_detected=drift.detected if drift else None,
+        drift_detected=drift.detected if drift and drift.judged else None,  # too few rows: unknown
         performance=performance or None,
         serving_metric=serving_metric,
     )
@@ -212,6 +220,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         "performance": performance or None,
         "decision": decision.to_dict(),
         "retrain": retrain or shadow_gate,
+        "labels_rejected": checked.message if checked is not None and checked.message else None,
     }
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 import tempfile
 from pathlib import Path
@@ -72,8 +73,9 @@ def review_markdown(summary: dict[str, Any], batch_id: str) -> str:
         "|---|---|---|---|",
     ]
     for r in rules:
-        evidence = str(r["latest_message"]).replace("|", "\\|")
-        lines.append(f"| `{r['rule']}` | {r['column'] or '(table)'} | {len(r['batches'])} | {evidence} |")
+        evidence = html.escape(str(r["latest_message"])).replace("|", "\\|")
+        column = html.escape(str(r["column"])).replace("|", "\\|") if r["column"] else "(table)"
+        lines.append(f"| `{r['rule']}` | {column} | {len(r['batches'])} | {evidence} |")
     for s in summary["streaks"]:
         lines.append(f"\n**Streak:** {s['message']}")
     return "\n".join(lines)

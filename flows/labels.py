@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from driftline.config import load_config
-from driftline.labels import match_labels
+from driftline.labels import check_labels, match_labels, quarantine_labels
 from driftline.project import load_facts
 from driftline.workspace import Workspace
 from tasks import batch as t
@@ -25,9 +25,13 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
     ws = Workspace(load_config(Path(config_path)))
     facts = load_facts(ws)
     matched = match_labels(ws, Path(path))
-    recorded = ws.state.record_labels(matched.labels) if len(matched.labels) else 0
+    check = check_labels(matched.labels, facts, source=str(path), column=ws.config.data.target)
+    if len(check.rejected):
+        folder = quarantine_labels(ws, check, name=matched.kept.parent.name)
+        get_run_logger().warning("%s; kept in %s", check.message, folder)
+    recorded = ws.state.record_labels(check.good) if len(check.good) else 0
     performance: dict[str, Any] = {}
-    for batch_id in matched.batch_ids:
+    for batch_id in sorted(check.good["batch_id"].unique().tolist()):
         perf = t.performance_task(ws, [batch_id], facts)
         batch = ws.state.get_batch(batch_id)
         version = batch.champion_version if batch else None
@@ -39,9 +43,11 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
     return {
         "file": str(path),
         "recorded": recorded,
-        "batches": matched.batch_ids,
+        "batches": sorted(performance),
         "unknown": matched.unknown,
         "unknown_message": matched.unknown_message,
+        "rejected": len(check.rejected),
+        "rejected_message": check.message,
         "kept": str(matched.kept),
         "performance": performance,
     }

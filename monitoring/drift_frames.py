@@ -18,6 +18,15 @@ def sample(frame: pd.DataFrame, *, max_rows: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=max_rows, random_state=seed)
 
 
+def too_few_rows(n_current: int, n_reference: int, *, min_rows: int) -> str | None:
+    """Why comparing this many rows gives no drift verdict, or None when it does."""
+    if n_current < min_rows:
+        return f"too few rows (n={n_current} < {min_rows}) to judge drift"
+    if n_reference < min_rows:
+        return f"too few reference rows (n={n_reference} < {min_rows}) to judge drift"
+    return None
+
+
 def is_numeric(cur: pd.DataFrame, ref: pd.DataFrame, column: str) -> bool:
     """True when ``column`` has a numeric, non-bool dtype wherever it exists."""
     frames = [f[column] for f in (cur, ref) if column in f]

@@ -46,10 +46,12 @@ class DriftResult:
     """Dataset drift verdict: share of drifted feature columns vs ``drift_share_threshold``.
 
     The prediction column is compared too but kept out of ``share`` (see ``prediction``).
+    ``judged`` is False when there was too little data for a verdict: then ``detected`` is False,
+    ``share`` is None, there are no columns, and ``reason`` says why.
     """
 
     detected: bool
-    share: float
+    share: float | None
     drift_share_threshold: float
     drifted_columns: tuple[str, ...]
     columns: tuple[ColumnDrift, ...]
@@ -57,6 +59,27 @@ class DriftResult:
     n_current: int
     n_reference: int
     report_path: str | None
+    judged: bool = True
+    reason: str | None = None
+
+    @classmethod
+    def not_judged(
+        cls, reason: str, *, drift_share_threshold: float, n_current: int, n_reference: int
+    ) -> DriftResult:
+        """A result that gives no verdict, e.g. ``reason="too few rows (n=1 < 20) to judge drift"``."""
+        return cls(
+            detected=False,
+            share=None,
+            drift_share_threshold=drift_share_threshold,
+            drifted_columns=(),
+            columns=(),
+            prediction=None,
+            n_current=n_current,
+            n_reference=n_reference,
+            report_path=None,
+            judged=False,
+            reason=reason,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe plain dict (``report`` is the HTML report path or None)."""
@@ -71,6 +94,8 @@ class DriftResult:
             "n_current": self.n_current,
             "n_reference": self.n_reference,
             "report": self.report_path,
+            "judged": self.judged,
+            "reason": self.reason,
         }
 
     def summary(self, *, max_listed: int = 5) -> str:
@@ -79,6 +104,8 @@ class DriftResult:
         Args:
             max_listed: how many drifted column names to list before eliding with "...".
         """
+        if not self.judged or self.share is None:
+            return f"drift not judged: {self.reason}"
         relation = "at or above" if self.detected else "below"
         text = (
             f"drift in {len(self.drifted_columns)}/{len(self.columns)} columns "

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from driftline import intake
 from driftline.batch_io import BatchReadError, read_table
 from driftline.datasets import labeled_predictions, labels_of
+from driftline.labels import LabelCheck, check_labels, quarantine_labels
 from driftline.project import ProjectFacts, TaskKind
 from driftline.scoring import Scored, score_batch
 from driftline.workspace import Workspace
@@ -103,13 +104,26 @@ def drift_task(
 
 
 @task(name="record-labels", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def labels_task(ws: Workspace, frame: pd.DataFrame, batch_id: str, *, replace: bool = False) -> pd.DataFrame:
-    """Record the labels a batch carries. A new batch has none yet; a redone one (`replace`) may."""
+def labels_task(
+    ws: Workspace,
+    frame: pd.DataFrame,
+    *,
+    batch_id: str,
+    source: str,
+    facts: ProjectFacts,
+    replace: bool = False,
+) -> LabelCheck:
+    """Record the labels a batch carries that pass the label check; the rest go to the label
+    quarantine. A new batch has no labels yet; a redone one (`replace`) may."""
     data = ws.config.data
     found = labels_of(frame, batch_id=batch_id, target=data.target, id_column=data.id_column)
-    if len(found):
-        ws.state.record_labels(found, replace=replace)
-    return found
+    check = check_labels(found, facts, source=source, column=data.target)
+    if len(check.rejected):
+        folder = quarantine_labels(ws, check, name=batch_id)
+        get_run_logger().warning("%s; kept in %s", check.message, folder)
+    if len(check.good):
+        ws.state.record_labels(check.good, replace=replace)
+    return check
 
 
 @task(name="realized-performance-in-memory", cache_policy=NO_CACHE)

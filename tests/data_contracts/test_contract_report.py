@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 import pandas as pd
 
-from data_contracts import render_html, validate_frame, write_report
+from data_contracts import bootstrap_suite, render_html, validate_frame, write_report
 from data_contracts.results import ContractFailure, ContractResult
 
 
@@ -69,3 +70,32 @@ def test_write_report_writes_json_and_html(tmp_path: Path) -> None:
     data = json.loads(json_path.read_text(encoding="utf-8"))
     assert data == {"batch_id": "b7", **result.to_dict()}
     assert "QUARANTINED" in html_path.read_text(encoding="utf-8")
+
+
+HOSTILE = ("</script><script>alert(3)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(2)>')
+
+
+def test_hostile_names_and_values_from_a_real_validation_are_inert(
+    reference: pd.DataFrame, clean_for_report: pd.DataFrame, tmp_path: Path
+) -> None:
+    name = HOSTILE[2]  # a column name is data too
+    suite = bootstrap_suite(
+        reference.rename(columns={"station": name}),
+        name="weather",
+        target="label",
+        id_column="record_id",
+        time_column="timestamp",
+    )
+    batch = clean_for_report.rename(columns={"station": name})
+    batch[name] = [HOSTILE[i % 3] for i in range(len(batch))]
+    result = validate_frame(batch, suite, source=HOSTILE[1])
+    hostile = next(f for f in result.failures if f.column == name)
+    assert not result.success and set(hostile.examples) == set(HOSTILE)
+
+    _, html_path = write_report(result, batch_id=HOSTILE[0], directory=tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<img" not in page and "<svg" not in page
+    for payload in HOSTILE:
+        assert payload not in page
+    assert escape(name) in page and escape(HOSTILE[1]) in page  # shown, as text
+    assert page.count("<tr") == len(result.failures) + 1

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.drift import DISTANCE, P_VALUE, DriftResult, compute_drift
+from monitoring.drift import DISTANCE, MIN_ROWS, P_VALUE, DriftResult, compute_drift
 
 NUMERIC = ["temp", "wind"]
 CATEGORICAL = ["carrier", "hour", "weekend"]
@@ -176,6 +176,32 @@ def test_result_is_json_safe_and_summarised(reference: pd.DataFrame) -> None:
     )
 
 
+def test_a_one_row_batch_is_not_judged(reference: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "drift.html"
+    result = drift(make_frame(15, rows=1, shift=1.0), reference, report_path=path)
+
+    assert not result.judged and not result.detected and result.share is None
+    assert result.reason == f"too few rows (n=1 < {MIN_ROWS}) to judge drift"
+    assert result.columns == () and result.drifted_columns == () and result.prediction is None
+    assert (result.n_current, result.n_reference) == (1, 3000)
+    assert result.report_path is None and not path.exists()
+    assert result.summary() == f"drift not judged: too few rows (n=1 < {MIN_ROWS}) to judge drift"
+    payload = result.to_dict()
+    json.dumps(payload, allow_nan=False)
+    assert payload["judged"] is False and payload["share"] is None and payload["reason"] == result.reason
+
+
+def test_min_rows_is_the_boundary_on_both_sides(reference: pd.DataFrame) -> None:
+    at_minimum = drift(make_frame(16, rows=MIN_ROWS), reference)
+    assert at_minimum.judged and at_minimum.reason is None and at_minimum.share is not None
+    assert len(at_minimum.columns) == len(NUMERIC + CATEGORICAL)
+    assert not drift(make_frame(17, rows=MIN_ROWS - 1), reference).judged
+
+    small_reference = drift(make_frame(18, rows=50), make_frame(19, rows=8), min_rows=10)
+    assert small_reference.reason == "too few reference rows (n=8 < 10) to judge drift"
+    assert drift(make_frame(20, rows=10), make_frame(21, rows=10), min_rows=10).judged
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -183,6 +209,8 @@ def test_result_is_json_safe_and_summarised(reference: pd.DataFrame) -> None:
         ({"numeric": ["a"], "categorical": [], "prediction_column": "a"}, "also listed"),
         ({"numeric": ["a"], "categorical": [], "drift_share": 0.0}, "drift_share"),
         ({"numeric": ["a"], "categorical": [], "max_rows": 0}, "max_rows"),
+        ({"numeric": ["a"], "categorical": [], "min_rows": 0}, "min_rows must be >= 1"),
+        ({"numeric": ["a"], "categorical": [], "max_rows": 10, "min_rows": 20}, r"max_rows \(10\)"),
     ],
 )
 def test_invalid_arguments_raise(kwargs: dict[str, object], message: str) -> None:
