@@ -318,6 +318,7 @@ class Bare:
         from mlflow import MlflowClient
 
         from data_contracts.suite_io import load_suite
+        from driftline import promotion
         from driftline import state as st
         from driftline.project import load_facts
 
@@ -330,7 +331,7 @@ class Bare:
         registry = ws.registry
         champion = registry.version_by_alias("champion")
         self.version = champion.version
-        self.pipeline = registry.load_model(champion.version)
+        self.pipeline = promotion.load_model(ws, champion.version)
         self.reference = registry.load_reference(champion.version)
         # Same schema (tables + indexes) in a separate SQLite file.
         self.engine = sa.create_engine(f"sqlite:///{self.workdir / 'bare.db'}")

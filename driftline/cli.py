@@ -17,6 +17,7 @@ from driftline.config import (
     DriftlineConfig,
     dump_config,
     load_config,
+    mask_credentials,
 )
 
 app = typer.Typer(
@@ -86,12 +87,36 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
 
 
+DEBUG_ENV = "DRIFTLINE_DEBUG"
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show library logs and full tracebacks (else one line per error).")
+    ] = False,
+) -> None:
+    import os
+
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
+def debugging() -> bool:
+    import os
+
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def quiet_libraries() -> None:
-    """Keep library chatter off the terminal: our own output is the interface."""
+    """Keep library chatter off the terminal: our own output is the interface. The flow runs keep
+    their full logs (and tracebacks) in Prefect; `--debug` shows them here too."""
     import logging
     import os
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if not debugging():
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     for name in ("mlflow", "great_expectations", "evidently", "alembic", "httpx", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -100,7 +125,13 @@ def quiet_libraries() -> None:
 def config_show(config: ConfigOption = Path(CONFIG_FILE)) -> None:
     """Print the resolved config, defaults included."""
     cfg = open_project(config)
-    out.print(f"# {config.resolve()}\n# storage root: {cfg.root}\n# tracking URI: {cfg.tracking_uri}")
+    out.print(
+        mask_credentials(
+            f"# {config.resolve()}\n# storage root: {cfg.root}\n# tracking URI: {cfg.tracking_uri}"
+        ),
+        highlight=False,
+        markup=False,
+    )
     out.print(dump_config(cfg), highlight=False, markup=False)
 
 
@@ -259,6 +290,7 @@ def main() -> None:
     apply_process_env()
     exit_on_sigterm()
     from driftline import (  # noqa: F401 - register commands
+        cli_alerts,
         cli_contract,
         cli_demo,
         cli_models,
@@ -266,4 +298,11 @@ def main() -> None:
         cli_servers,
     )
 
-    app()
+    try:
+        app()  # usage errors and exit codes are typer's (SystemExit); anything else lands below
+    except Exception as e:  # noqa: BLE001 - routine errors get one line; --debug shows the trace
+        if debugging():
+            raise
+        message = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+        err.print(f"[bold red]error:[/] {message} (run with --debug for the traceback)", highlight=False)
+        sys.exit(EXIT_ERROR)

@@ -7,6 +7,7 @@ the values they need as keyword arguments, never the whole config.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_FILE = "driftline.yaml"
 TRACKING_URI_ENV = "DRIFTLINE_TRACKING_URI"
+# `${NAME}` in an alert route URL: replaced by the environment variable at send time.
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,12 @@ class DataConfig(_Section):
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     features: list[str] | None = Field(None, description="Feature columns; default: all others.")
     categorical: list[str] | None = Field(None, description="Categorical features; default: inferred.")
+    new_classes: Literal["accept", "reject"] = Field(
+        "accept",
+        description="Multiclass labels of a class the reference never had: 'accept' (recorded, logged "
+        "as a new class; classes do appear over time) or 'reject' (label quarantine). A binary target "
+        "always rejects a third class.",
+    )
 
 
 class StorageConfig(_Section):
@@ -161,6 +170,40 @@ class PolicyConfig(_Section):
         return self
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+class AlertRoute(_Section):
+    """One place alerts go: an apprise URL and the least severity it receives."""
+
+    url: str = Field(
+        description="Apprise URL (json://, mailto://, slack://...); write secrets as ${ENV_VAR}, "
+        "expanded from the environment at send time."
+    )
+    min_severity: Severity = Field("info", description="Send alerts of this severity and above.")
+
+    @field_validator("url")
+    @classmethod
+    def _looks_like_a_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("expected an apprise URL such as 'json://host:port/path' or 'mailto://...'")
+        if "${" in ENV_REFERENCE.sub("", value):
+            raise ValueError("write an environment variable as ${NAME} (letters, digits, '_')")
+        return value
+
+
+class AlertsConfig(_Section):
+    """Where alerts go. No routes: alerts are only stored (`driftline alerts`) and logged."""
+
+    routes: list[AlertRoute] = Field(default_factory=list, description="Delivery routes, by severity.")
+    cooldown_minutes: float = Field(
+        60, ge=0, description="Repeats of the same kind and subject within this are stored, not sent."
+    )
+    retries: int = Field(2, ge=0, description="Extra delivery attempts per route after a failure.")
+    retry_wait_seconds: float = Field(1.0, ge=0, description="Pause between delivery attempts.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Connect/read timeout of one delivery attempt.")
+
+
 class DriftlineConfig(_Section):
     """The whole `driftline.yaml`."""
 
@@ -173,6 +216,7 @@ class DriftlineConfig(_Section):
     model: ModelConfig = ModelConfig()
     gate: GateConfig = GateConfig()
     policy: PolicyConfig = PolicyConfig()
+    alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Field(Path("."), exclude=True, description="Folder of the config file.")
 
     @field_validator("project")
@@ -275,7 +319,26 @@ def dump_config(config: DriftlineConfig) -> str:
     import yaml
 
     data = config.model_dump(mode="json", exclude={"base_dir"})
-    return yaml.safe_dump(data, sort_keys=False)
+    return mask_credentials(yaml.safe_dump(data, sort_keys=False))
+
+
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)(?P<at>@)", re.IGNORECASE
+)
+_SECRET_QUERY = re.compile(
+    r"(?P<head>[?&](?:password|pass|token|key|secret|apikey)=)(?P<secret>[^&\s]+)", re.IGNORECASE
+)
+
+
+def mask_credentials(text: str) -> str:
+    """Passwords in URLs (``postgresql://user:pw@host``) and secret query parameters as ``***``;
+    ``${ENV_VAR}`` references stay visible (they are not secrets)."""
+
+    def hide(m: re.Match[str]) -> str:
+        secret = m.group("secret")
+        return m.group(0) if secret.startswith("${") else m.group(0).replace(secret, "***", 1)
+
+    return _SECRET_QUERY.sub(hide, _URL_PASSWORD.sub(hide, text))
 
 
 def write_config(config: DriftlineConfig, path: Path) -> None:

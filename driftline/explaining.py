@@ -9,6 +9,7 @@ from driftline.batch_io import read_table
 from driftline.config import DriftlineConfig
 from driftline.datasets import row_keys
 from driftline.project import load_facts
+from driftline.promotion import load_model
 from driftline.workspace import Workspace
 
 
@@ -29,7 +30,7 @@ def explain_file(cfg: DriftlineConfig, rows: Path, *, version: str | None, top_k
         if champion is None:
             raise ValueError("no champion yet; pass --version")
         version = champion.version
-    pipeline = ws.registry.load_model(version)
+    pipeline = load_model(ws, version)
     frame = read_table(rows)
     spec = FeatureSpec(numeric=facts.numeric, categorical=facts.categorical)
     preds = predict(pipeline, frame, task=facts.task)

@@ -66,25 +66,38 @@ class LabelCheck:
     good: pd.DataFrame
     rejected: pd.DataFrame
     message: str  # "" when nothing was rejected
+    new_classes: tuple[str, ...] = ()  # multiclass classes the reference never had, accepted
 
 
-def check_labels(labels: pd.DataFrame, facts: ProjectFacts, *, source: str, column: str) -> LabelCheck:
-    """Reject labels a model cannot learn from: a class the project does not know (a ``2`` or a
-    ``yes`` in a 0/1 target), or a regression target that is not a finite number.
+def check_labels(
+    labels: pd.DataFrame, facts: ProjectFacts, *, source: str, column: str, new_classes: str = "accept"
+) -> LabelCheck:
+    """Reject labels a model cannot learn from: a third class in a binary target (a ``2``, or
+    ``yes`` in a 0/1 target), a regression target that is not a finite number, and, with
+    ``new_classes="reject"``, a multiclass label of a class the reference never had.
 
     `labels` has a text ``label`` column (as recorded). Rejected labels never reach the labels
-    table, so they never reach realized metrics or a training window.
+    table, so they never reach realized metrics or a training window. New multiclass classes that
+    are accepted are named in `new_classes` (a class can appear over time: a new product, a rare
+    weather type).
     """
     values = labels["label"]
+    unseen = pd.Series(False, index=labels.index)
     if facts.task == "regression":
         numbers = pd.to_numeric(values, errors="coerce")
         bad = ~numbers.between(-np.inf, np.inf, inclusive="neither")
         rule = "a regression label must be a finite number"
-    elif facts.classes:
-        bad = ~values.isin(facts.classes)
+    elif facts.classes:  # empty for a project made before classes were recorded
+        unseen = ~values.isin(facts.classes)
+        bad = (
+            unseen
+            if facts.task == "binary" or new_classes == "reject"
+            else pd.Series(False, index=labels.index)
+        )
         rule = f"a label must be one of the classes the model knows ({', '.join(facts.classes)})"
-    else:  # a project made before classes were recorded: nothing to check against
+    else:
         bad = pd.Series(False, index=labels.index)
+    accepted_new = tuple(sorted(set(values[unseen & ~bad]))) if facts.task == "multiclass" else ()
     rejected = labels[bad.to_numpy()]
     message = ""
     if len(rejected):
@@ -93,7 +106,7 @@ def check_labels(labels: pd.DataFrame, facts: ProjectFacts, *, source: str, colu
             f"{source}: column {column!r}: {len(rejected)} of {len(labels)} labels rejected "
             f"(rule: {rule}), e.g. {examples}"
         )
-    return LabelCheck(labels[~bad.to_numpy()], rejected, message)
+    return LabelCheck(labels[~bad.to_numpy()], rejected, message, accepted_new)
 
 
 def quarantine_labels(ws: Workspace, check: LabelCheck, *, name: str) -> Path:

@@ -5,9 +5,13 @@ Every move is appended to the promotion ledger (who/what/why/evidence).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from typing import Any
 
 from driftline.workspace import Workspace
+from mlflow_server.registry import MODEL_SHA_TAG
 
 REQUIRED_RUN_ARTIFACTS = ("reference/reference.parquet", "gate/decision.json", "lineage.json")
 
@@ -50,6 +54,13 @@ def promote(
     Raises:
         PromotionError: naming the missing artifacts.
     """
+    with serialized_moves(ws):
+        return _promote(ws, version, decision=decision, trigger=trigger, actor=actor, action=action)
+
+
+def _promote(
+    ws: Workspace, version: str, *, decision: dict[str, Any], trigger: str, actor: str, action: str
+) -> dict[str, Any]:
     current = ws.registry.version_by_alias("champion")
     if current is not None and current.version == str(version):
         raise PromotionError(f"version {version} is already the champion")
@@ -71,6 +82,7 @@ def promote(
         "trigger": trigger,
         "actor": actor,
         "decision": decision,
+        "model_sha256": registry.get_version(version).tags.get(MODEL_SHA_TAG),
     }
     ws.state.append_ledger(**entry)
     return entry
@@ -104,6 +116,11 @@ def rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
     Raises:
         PromotionError: no earlier champion to return to.
     """
+    with serialized_moves(ws):
+        return _rollback(ws, actor=actor, reason=reason)
+
+
+def _rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
     registry = ws.registry
     current = registry.version_by_alias("champion")
     if current is None:
@@ -126,6 +143,40 @@ def rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
         "trigger": reason,
         "actor": actor,
         "decision": {"reasons": [f"rollback from v{current.version} to v{previous}: {reason}"]},
+        "model_sha256": registry.get_version(previous).tags.get(MODEL_SHA_TAG),
     }
     ws.state.append_ledger(**entry)
     return entry
+
+
+@contextlib.contextmanager
+def serialized_moves(ws: Workspace) -> Iterator[None]:
+    """One champion move at a time per project (an exclusive lock on a file in the project), so two
+    concurrent `promote 4` calls make one move and one ledger entry, and the second one is told."""
+    ws.root.mkdir(parents=True, exist_ok=True)
+    with (ws.root / "champion.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def verified_sha256(ws: Workspace, version: str) -> str | None:
+    """The model hash the ledger recorded when `version` last became champion (None if never)."""
+    moves = [e for e in ws.state.read_ledger() if e["action"] != "reject" and e["to_version"] == str(version)]
+    return moves[-1].get("model_sha256") if moves else None
+
+
+def load_model(ws: Workspace, version: str) -> Any:
+    """`version`'s pipeline, checked against its registration hash and the ledger's (skops only,
+    trusted types from code).
+
+    Raises:
+        ModelIntegrityError: the artifact is not the one registered; it is not loaded.
+    """
+    from models.pipeline import all_skops_trusted_types
+
+    return ws.registry.load_model(
+        version, trusted_types=all_skops_trusted_types(), expected_sha256=verified_sha256(ws, version)
+    )

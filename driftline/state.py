@@ -77,6 +77,7 @@ ledger = sa.Table(
     sa.Column("trigger", sa.Text),
     sa.Column("actor", sa.Text),
     sa.Column("decision", sa.Text),
+    sa.Column("model_sha256", sa.String(64)),  # the promoted version's model.skops, as registered
 )
 
 retrains = sa.Table(
@@ -88,6 +89,37 @@ retrains = sa.Table(
     sa.Column("version", sa.String(16)),
     sa.Column("promoted", sa.Boolean),
     sa.Column("trigger", sa.Text),
+)
+
+# Facts about the store itself, e.g. the project id that the MLflow experiment must carry too.
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.String(40), nullable=False),
+    sa.Column("project", sa.String(80), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("dedup_key", sa.Text, nullable=False, index=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.Text),
+    # pending → delivered | partial | failed | stored (no route takes it) | suppressed (cooldown)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("delivered", sa.Boolean, nullable=False, default=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("deliveries", sa.Text),  # per route: masked route, ok, attempts, error
+    sa.Column("suppressed", sa.Boolean, nullable=False, default=False),
+    sa.Column("repeats", sa.Integer, nullable=False, default=0),  # suppressed repeats in its digest
+    sa.Column("repeats_since", sa.String(40)),
 )
 
 
@@ -105,7 +137,11 @@ class DuplicateBatchError(StateError):
 
 
 # Columns added after a table first shipped: (table, column, SQL type), added on open when missing.
-_ADDED_COLUMNS = (("batches", "stage", "VARCHAR(16)"), ("batches", "worker", "VARCHAR(80)"))
+_ADDED_COLUMNS = (
+    ("batches", "stage", "VARCHAR(16)"),
+    ("batches", "worker", "VARCHAR(80)"),
+    ("ledger", "model_sha256", "VARCHAR(64)"),
+)
 
 
 def now_iso() -> str:
@@ -148,8 +184,15 @@ class StateStore:
 
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        try:
+            metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
+        except sa.exc.DatabaseError as err:
+            raise StateError(
+                f"{self.engine.url.render_as_string(hide_password=True)}: not a readable Driftline state "
+                f"database ({getattr(err, 'orig', err)}); restore it from a backup, or move it aside to "
+                "start an empty one (the batch store keeps every raw batch)"
+            ) from None
 
     # Batches -----------------------------------------------------------------------------
     def get_batch(self, batch_id: str) -> BatchRow | None:
@@ -196,6 +239,23 @@ class StateStore:
                 .where(batches.c.batch_id == batch_id)
                 .values({k: _encode(v) for k, v in values.items()})
             )
+
+    # Store facts ----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(meta.delete().where(meta.c.key == key))
+            conn.execute(meta.insert().values(key=key, value=value))
+
+    def is_empty(self) -> bool:
+        """No batch and no ledger entry yet (a new project, or a lost database)."""
+        with self.engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar()
+            m = conn.execute(sa.select(sa.func.count()).select_from(ledger)).scalar()
+        return not (n or m)
 
     def unfinished_batches(self) -> list[BatchRow]:
         return [b for b in self.list_batches(status="accepted") if b.unfinished]
@@ -313,6 +373,68 @@ class StateStore:
     def count_retrains(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(retrains)).scalar() or 0)
+
+    # Alerts -------------------------------------------------------------------------------
+    def record_alert(self, **values: Any) -> int:
+        """Insert an alert row (columns of the `alerts` table; `time` defaults to now); returns its id."""
+        values = {"time": now_iso(), **{k: _encode(v) for k, v in values.items()}}
+        with self.engine.begin() as conn:
+            return int(conn.execute(alerts.insert().values(**values).returning(alerts.c.id)).scalar_one())
+
+    def list_alerts(self, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
+        """The newest alerts first, optionally of one kind."""
+        query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
+        if kind:
+            query = query.where(alerts.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [_alert_row(r) for r in conn.execute(query).mappings()]
+
+    def last_alert(self, dedup_key: str, statuses: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+        """The newest alert with this dedup key (and one of `statuses`, when given)."""
+        query = sa.select(alerts).where(alerts.c.dedup_key == dedup_key)
+        if statuses:
+            query = query.where(alerts.c.status.in_(statuses))
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(alerts.c.id.desc()).limit(1)).mappings().first()
+        return _alert_row(row) if row else None
+
+    def count_alerts(self, dedup_key: str, *, status: str, after_id: int) -> int:
+        """Alerts with this dedup key and status recorded after alert `after_id`."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(alerts)
+            .where((alerts.c.dedup_key == dedup_key) & (alerts.c.status == status) & (alerts.c.id > after_id))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def mark_alert_delivery(
+        self,
+        alert_id: int,
+        *,
+        status: str,
+        delivered: bool,
+        attempts: int,
+        last_error: str | None,
+        deliveries: list[dict[str, Any]],
+    ) -> None:
+        """Record how delivering alert `alert_id` went."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                alerts.update()
+                .where(alerts.c.id == alert_id)
+                .values(
+                    status=status,
+                    delivered=delivered,
+                    attempts=attempts,
+                    last_error=last_error,
+                    deliveries=_encode(deliveries),
+                )
+            )
+
+
+def _alert_row(row: Any) -> dict[str, Any]:
+    return {**row, "details": _decode(row["details"]), "deliveries": _decode(row["deliveries"]) or []}
 
 
 def _encode(value: Any) -> Any:

@@ -28,13 +28,16 @@ class Workspace:
 
     @cached_property
     def registry(self) -> Registry:
+        from driftline.store_link import link_stores
         from mlflow_server.registry import Registry
 
-        return Registry(
+        registry = Registry(
             tracking_uri=self.config.tracking_uri,
             model_name=self.config.model_name,
             artifact_root=self.config.artifact_root,
         )
+        link_stores(self.state, registry, where=self.config.project)
+        return registry
 
     @property
     def root(self) -> Path:

@@ -25,7 +25,10 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
     ws = Workspace(load_config(Path(config_path)))
     facts = load_facts(ws)
     matched = match_labels(ws, Path(path))
-    check = check_labels(matched.labels, facts, source=str(path), column=ws.config.data.target)
+    data = ws.config.data
+    check = check_labels(
+        matched.labels, facts, source=str(path), column=data.target, new_classes=data.new_classes
+    )
     if len(check.rejected):
         folder = quarantine_labels(ws, check, name=matched.kept.parent.name)
         get_run_logger().warning("%s; kept in %s", check.message, folder)
@@ -48,6 +51,7 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
         "unknown_message": matched.unknown_message,
         "rejected": len(check.rejected),
         "rejected_message": check.message,
+        "new_classes": list(check.new_classes),
         "kept": str(matched.kept),
         "performance": performance,
     }

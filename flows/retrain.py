@@ -12,7 +12,7 @@ from driftline.config import load_config
 from driftline.project import ProjectFacts, load_facts
 from driftline.training import WindowData
 from driftline.workspace import Workspace
-from mlflow_server.registry import TRIVIAL_TAG
+from mlflow_server.registry import MODEL_SHA_TAG, TRIVIAL_TAG
 from models.pipeline import TRIVIAL
 from tasks import retrain as t
 from tasks.gate import gate_task, holdout_task, shadow_gate_task, train_scores_task
@@ -265,7 +265,8 @@ def _refit(
     """The gate passed: train the same recipe on the whole window, holdout included, and register
     that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
     registry = ws.registry
-    gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k != "driftline.run_id"}
+    own = ("driftline.run_id", MODEL_SHA_TAG)  # each version's own, set at registration
+    gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k not in own}
     summary = f"{decision['summary']} (gated as v{gated}; refit on the window)"
     version = _register_on_whole_window(
         ws,

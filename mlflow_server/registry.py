@@ -24,10 +24,17 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 # Tag of a version that serves the trivial baseline until a first real model beats it.
 TRIVIAL_TAG = "driftline.trivial"
+# sha256 of the version's model.skops, recorded at registration and checked before every load.
+MODEL_SHA_TAG = "driftline.model_sha256"
+MODEL_FILE = "model.skops"
 
 
 class RegistryError(RuntimeError):
     """An MLflow operation failed; the message says which one."""
+
+
+class ModelIntegrityError(RegistryError):
+    """A model artifact is not the one registered (changed bytes, another format): never loaded."""
 
 
 def _not_found(err: Exception) -> bool:
@@ -77,12 +84,21 @@ class Registry:
     def _ensure_experiment(self, artifact_root: Path | None) -> str:
         found = self.client.get_experiment_by_name(self.model_name)
         if found is not None:
+            self._experiment_tags = dict(found.tags or {})
             return str(found.experiment_id)
+        self._experiment_tags = {}
         location = None
         if artifact_root is not None and not self.is_remote:
             artifact_root.mkdir(parents=True, exist_ok=True)
             location = artifact_root.resolve().as_uri()
         return str(self.client.create_experiment(self.model_name, artifact_location=location))
+
+    def experiment_tag(self, key: str) -> str | None:
+        return self._experiment_tags.get(key)
+
+    def set_experiment_tag(self, key: str, value: str) -> None:
+        self.client.set_experiment_tag(self.experiment_id, key, value)
+        self._experiment_tags[key] = value
 
     # Runs ------------------------------------------------------------------------------------
     def start_run(self, *, name: str, tags: Mapping[str, str] | None = None) -> str:
@@ -202,12 +218,39 @@ class Registry:
             path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
             reference.to_parquet(path, index=False)
             self.log_artifact(run_id, path, folder=str(Path(REFERENCE_ARTIFACT).parent))
-        version = mlflow.register_model(info.model_uri, self.model_name, tags={"driftline.run_id": run_id})
+        with tempfile.TemporaryDirectory() as tmp:
+            sha = _file_sha256(_download_model_file(info.model_uri, self.tracking_uri, tmp))
+        tags = {"driftline.run_id": run_id, MODEL_SHA_TAG: sha}
+        version = mlflow.register_model(info.model_uri, self.model_name, tags=tags)
         return str(version.version)
 
-    def load_model(self, version: str) -> Any:
-        """The registered sklearn pipeline of `version` (cached per process)."""
-        return _load_model(self.tracking_uri, self.model_name, str(version))
+    def load_model(
+        self, version: str, *, trusted_types: tuple[str, ...], expected_sha256: str | None = None
+    ) -> Any:
+        """The registered sklearn pipeline of `version`, verified (cached per process).
+
+        Only ``model.skops`` is read, with skops' own defaults plus `trusted_types` (given by the
+        caller's code, never read from the artifact: its ``MLmodel`` is ignored, so switching it to
+        cloudpickle runs nothing). The file's sha256 must match the version's registration tag and
+        `expected_sha256` (the promotion ledger's record) when given.
+
+        Raises:
+            ModelIntegrityError: the file is missing or its hash differs.
+        """
+        info = self.get_version(version)
+        recorded = info.tags.get(MODEL_SHA_TAG)
+        if recorded and expected_sha256 and recorded != expected_sha256:
+            raise ModelIntegrityError(
+                f"model v{version}: its registry tag {MODEL_SHA_TAG} ({recorded[:12]}…) differs from the "
+                f"promotion ledger ({expected_sha256[:12]}…): the registry was changed; not loaded"
+            )
+        return _load_model(
+            self.tracking_uri,
+            self.model_name,
+            str(version),
+            expected_sha256 or recorded,
+            tuple(trusted_types),
+        )
 
     def load_reference(self, version: str) -> pd.DataFrame:
         info = self.get_version(version)
@@ -290,13 +333,60 @@ def _version_info(mv: Any) -> VersionInfo:
 
 
 @lru_cache(maxsize=8)
-def _load_model(tracking_uri: str, model_name: str, version: str) -> Any:
+def _load_model(
+    tracking_uri: str, model_name: str, version: str, sha256: str | None, trusted: tuple[str, ...]
+) -> Any:
+    import skops.io
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _download_model_file(f"models:/{model_name}/{version}", tracking_uri, tmp)
+        if sha256 is None:
+            log.warning(
+                "model v%s has no %s tag (registered before hashes): loaded unverified",
+                version,
+                MODEL_SHA_TAG,
+            )
+        elif (found := _file_sha256(path)) != sha256:
+            raise ModelIntegrityError(
+                f"model v{version}: {MODEL_FILE} has sha256 {found[:12]}…, registered {sha256[:12]}…: "
+                "the artifact was changed after registration; refusing to load it"
+            )
+        try:
+            return skops.io.load(path, trusted=list(trusted))
+        except Exception as err:  # noqa: BLE001 - untrusted types or a corrupt file: never loaded
+            raise ModelIntegrityError(f"model v{version}: {MODEL_FILE} refused by skops: {err}") from err
+
+
+def _download_model_file(model_uri: str, tracking_uri: str, tmp: str) -> Path:
+    """The model's skops file, downloaded alone (MLmodel and the rest are not needed to load it).
+
+    Raises:
+        ModelIntegrityError: the artifact has no model.skops (another serialization format).
+    """
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    with tempfile.TemporaryDirectory() as tmp:
-        return mlflow.sklearn.load_model(f"models:/{model_name}/{version}", dst_path=tmp)
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri
+        )
+    except Exception as err:  # noqa: BLE001
+        raise RegistryError(f"{model_uri}: could not download the model: {err}") from err
+    path = Path(local) / MODEL_FILE
+    if not path.is_file():
+        raise ModelIntegrityError(f"{model_uri}: no {MODEL_FILE} (only the skops format is loaded)")
+    return path
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=8)

@@ -48,6 +48,11 @@ def skops_trusted_types(estimator: str) -> list[str]:
     return _SKOPS_COMMON + _SKOPS_TRUSTED[check_estimator(estimator)]
 
 
+def all_skops_trusted_types() -> tuple[str, ...]:
+    """Every extra type any of our estimators needs: what loading a registered model may trust."""
+    return tuple(sorted({*_SKOPS_COMMON, *(t for types in _SKOPS_TRUSTED.values() for t in types)}))
+
+
 def _make_estimator(estimator: str, task: Task, params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (

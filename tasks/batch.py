@@ -9,7 +9,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from driftline import intake
+from driftline import intake, promotion
 from driftline.batch_io import BatchReadError, read_table
 from driftline.datasets import labeled_predictions, labels_of
 from driftline.labels import LabelCheck, check_labels, quarantine_labels
@@ -58,7 +58,7 @@ def quarantine_task(ws: Workspace, got: intake.Intake, result: Any) -> dict[str,
 def score_task(
     ws: Workspace, frame: pd.DataFrame, *, batch_id: str, role: str, version: str, task_type: TaskKind
 ) -> Scored:
-    pipeline = ws.registry.load_model(version)
+    pipeline = promotion.load_model(ws, version)
     scored = score_batch(
         pipeline,
         frame,
@@ -117,7 +117,11 @@ def labels_task(
     quarantine. A new batch has no labels yet; a redone one (`replace`) may."""
     data = ws.config.data
     found = labels_of(frame, batch_id=batch_id, target=data.target, id_column=data.id_column)
-    check = check_labels(found, facts, source=source, column=data.target)
+    check = check_labels(found, facts, source=source, column=data.target, new_classes=data.new_classes)
+    if check.new_classes:
+        get_run_logger().warning(
+            "%s: new class(es) in %r accepted: %s", source, data.target, check.new_classes
+        )
     if len(check.rejected):
         folder = quarantine_labels(ws, check, name=batch_id)
         get_run_logger().warning("%s; kept in %s", check.message, folder)

@@ -117,7 +117,7 @@ def champion_predictions_task(
     champion = ws.registry.version_by_alias("champion")
     if champion is None:
         return None, None
-    return champion.version, predict(ws.registry.load_model(champion.version), frame, task=facts.task)
+    return champion.version, predict(promotion.load_model(ws, champion.version), frame, task=facts.task)
 
 
 @task(name="promote-or-reject", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)

@@ -60,3 +60,13 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "project: [unclosed\n"))
+
+
+def test_config_show_masks_passwords_and_secret_parameters_but_keeps_env_references():
+    from driftline.config import mask_credentials
+
+    text = "db: postgresql://bob:s3cr3t@db:5432/x\nt: http://u:${PW}@h\nr: json://h/?token=abc&x=1\np: http://h:5000/"
+    masked = mask_credentials(text)
+    assert "s3cr3t" not in masked and "abc" not in masked
+    assert "postgresql://bob:***@db:5432/x" in masked and "token=***&x=1" in masked
+    assert "http://u:${PW}@h" in masked and "http://h:5000/" in masked

@@ -22,7 +22,6 @@ def labels(values: list[str]) -> pd.DataFrame:
     [
         (BINARY, ["0", "1", "2", "1"], ["2"]),
         (BINARY, ["yes", "no", "1"], ["yes", "no"]),
-        (MULTI, ["low", "mid", "maybe"], ["maybe"]),
         (REGRESSION, ["1.5", "-3", "abc", "inf", "nan"], ["abc", "inf", "nan"]),
     ],
 )
@@ -44,3 +43,20 @@ def test_valid_labels_pass_untouched():
 def test_a_project_without_recorded_classes_rejects_nothing():
     legacy = ProjectFacts("binary", ("x",), (), "auc", True, "1")
     assert check_labels(labels(["0", "7"]), legacy, source="b.csv", column="y").rejected.empty
+
+
+def test_a_new_multiclass_class_is_accepted_and_named_by_default_or_rejected_when_configured():
+    values = ["low", "mid", "fog", "fog"]
+    accepted = check_labels(labels(values), MULTI, source="b.csv", column="y")
+    assert accepted.rejected.empty and accepted.new_classes == ("fog",) and len(accepted.good) == 4
+    strict = check_labels(labels(values), MULTI, source="b.csv", column="y", new_classes="reject")
+    assert strict.rejected["label"].tolist() == ["fog", "fog"] and strict.good["label"].tolist() == [
+        "low",
+        "mid",
+    ]
+    assert "rule: a label must be one of the classes the model knows (high, low, mid)" in strict.message
+
+
+def test_a_binary_target_rejects_a_third_class_even_when_new_classes_are_accepted():
+    check = check_labels(labels(["0", "2"]), BINARY, source="b.csv", column="y", new_classes="accept")
+    assert check.rejected["label"].tolist() == ["2"] and check.new_classes == ()
