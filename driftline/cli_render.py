@@ -69,6 +69,11 @@ def render_retrain(console: Console, result: dict[str, Any]) -> None:
     if result.get("status") == "not_enough_data":
         console.print(f"  retrain skipped: {result['reason']}")
         return
+    if result.get("status") == "failed":
+        console.print(
+            f"  [bold red]retrain FAILED[/]: {result['error']} (alerted; the batch is done)", highlight=False
+        )
+        return
     verdict = "[bold green]PROMOTED[/]" if result.get("promoted") else "[bold red]REJECTED[/]"
     if result.get("status") == "shadow":
         verdict = "[yellow]IN SHADOW[/]"

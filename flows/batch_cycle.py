@@ -9,6 +9,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
+from driftline import alerts
 from driftline.batch_io import BatchReadError
 from driftline.config import load_config
 from driftline.faults import checkpoint
@@ -18,7 +19,7 @@ from driftline.project import load_facts
 from driftline.signals import policy_inputs
 from driftline.state import DONE, DuplicateBatchError
 from driftline.workspace import Workspace
-from mlflow_server.registry import TRIVIAL_TAG
+from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
 from tasks import batch as t
 
 PREDICTION_SCORE = "__prediction_score"
@@ -107,6 +108,16 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             "decision": None,
             "retrain": None,
         }
+        blocking = next((f for f in contract.failures if f.severity == "block"), None)
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.QUARANTINE,
+                subject=f"{blocking.rule} on {blocking.column or 'the table'}" if blocking else "contract",
+                message=contract.summary(),
+                details={"batch_id": got.batch_id, "source": got.source, "report": paths["report_html"]},
+            ),
+        )
         _alert_streaks(ws)
         return Completed(message=contract.summary(), name="Quarantined", data=result)
 
@@ -117,9 +128,26 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
     scored_by: list[Any] = []
     current = frame
     if champion is not None:
-        scored = t.score_task(
-            ws, frame, batch_id=got.batch_id, role="champion", version=champion.version, task_type=facts.task
-        )
+        try:
+            scored = t.score_task(
+                ws,
+                frame,
+                batch_id=got.batch_id,
+                role="champion",
+                version=champion.version,
+                task_type=facts.task,
+            )
+        except ModelIntegrityError as err:  # stop scoring loudly; the batch stays unfinished, kept
+            alerts.emit(
+                ws,
+                alerts.Alert(
+                    kind=alerts.CHAMPION_INTEGRITY,
+                    subject=f"v{champion.version}",
+                    message=str(err),
+                    details={"batch_id": got.batch_id, "source": got.source},
+                ),
+            )
+            raise
         scored_by.append(scored)
         scoring = scored.to_dict()
         current = frame.assign(**{PREDICTION_SCORE: scored.scores.to_numpy()})
@@ -204,12 +232,21 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         shadow_gate = run_shadow_gate(ws, facts)
     decision = _decide(ws, facts, champion)
     ws.state.update_batch(got.batch_id, decision=decision.to_dict(), stage=DONE)
+    _alert_decision(ws, decision, batch_id=got.batch_id)
     retrain = None
     if decision.retrain and allow_retrain:
         from flows.retrain import run_retrain
 
         reason = "; ".join(decision.triggers) or "policy"
-        retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=seq)
+        try:
+            retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=seq)
+        except Exception as err:  # noqa: BLE001 - the batch is done; the retrain failure is alerted
+            get_run_logger().error("retrain after batch %s failed: %s", got.batch_id, err)
+            retrain = {
+                "status": "failed",
+                "error": f"{type(err).__name__}: {err}".splitlines()[0],
+                "reason": reason,
+            }
     get_run_logger().info("batch %s accepted; decision: %s", got.batch_id, "; ".join(decision.reasons))
     return {
         **out,
@@ -275,3 +312,28 @@ def _alert_streaks(ws: Workspace) -> None:
     history = [(b.batch_id, b.status, b.contract) for b in ws.state.list_batches()]
     for streak in streaks(history, length=ws.config.contract.streak_batches):
         get_run_logger().error("ALERT %s", streak["message"])
+        where = streak["column"] or "the table"
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.QUARANTINE_STREAK,
+                subject=f"{streak['rule']} on {where}",
+                message=streak["message"],
+                details=streak,
+            ),
+        )
+
+
+def _alert_decision(ws: Workspace, decision: Any, *, batch_id: str) -> None:
+    """Drift or a performance drop that asks for a retrain is an alert (blocked or not)."""
+    for trigger, kind in (("drift", alerts.DRIFT_TRIGGER), ("performance", alerts.PERFORMANCE_DROP)):
+        if trigger in decision.triggers:
+            alerts.emit(
+                ws,
+                alerts.Alert(
+                    kind=kind,
+                    subject=trigger,
+                    message="; ".join(decision.reasons),
+                    details={"batch_id": batch_id, "retrain": decision.retrain},
+                ),
+            )

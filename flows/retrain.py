@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, runtime
 
+from driftline import alerts
 from driftline.config import load_config
 from driftline.project import ProjectFacts, load_facts
 from driftline.training import WindowData
@@ -139,10 +140,29 @@ def run_retrain(
         if promoted:
             t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
         registry.end_run(run_id)
-    except Exception:
+    except Exception as err:
         registry.end_run(run_id, failed=True)
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.RETRAIN_FAILED,
+                subject="retrain",
+                message=f"retrain ({reason}) failed: {type(err).__name__}: {err}".splitlines()[0],
+                details={"run_id": run_id, "after_seq": after_seq},
+            ),
+        )
         raise
     ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
+    alerts.emit(
+        ws,
+        alerts.Alert(
+            kind=alerts.GATE_PROMOTE if promoted else alerts.GATE_REJECT,
+            subject=f"v{version}",
+            message=f"v{version} {'promoted' if promoted else 'rejected'} ({reason}): "
+            f"{decision.get('summary', '')}",
+            details={"version": version, "gated_version": gated, "reasons": decision.get("reasons", [])},
+        ),
+    )
     return {
         "status": "done",
         "version": version,
