@@ -152,6 +152,17 @@ class GateConfig(_Section):
     seed: int = 0
 
 
+class LatencyConfig(_Section):
+    """Service levels of scoring; a batch beyond them raises a `latency_breach` alert."""
+
+    max_ms_per_row_p99: float | None = Field(
+        5.0, gt=0, description="Alert when the p99 per-row scoring latency (ms) exceeds this; null: off."
+    )
+    min_rows_per_second: float | None = Field(
+        None, gt=0, description="Champion scoring throughput below this (rows/s) alerts; null: never."
+    )
+
+
 class PolicyConfig(_Section):
     """When the batch cycle asks for a retrain."""
 
@@ -216,6 +227,7 @@ class DriftlineConfig(_Section):
     model: ModelConfig = ModelConfig()
     gate: GateConfig = GateConfig()
     policy: PolicyConfig = PolicyConfig()
+    latency: LatencyConfig = LatencyConfig()
     alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Field(Path("."), exclude=True, description="Folder of the config file.")
 

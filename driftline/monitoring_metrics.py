@@ -27,6 +27,10 @@ def batch_metrics(
         metrics.update({f"drift_score.{c.column}": c.score for c in drift.columns})
     if scoring is not None:
         metrics.update(prediction_mean=scoring["mean_score"], latency_ms=scoring["latency_ms"])
+        metrics.update(
+            {f"latency_ms_per_row.{q}": v for q, v in (scoring.get("latency_ms_per_row") or {}).items()}
+        )
+        metrics.update(scoring_rows_per_second=scoring.get("rows_per_second"))
     for key, values in performance.items():
         role = key.split(":")[0]
         metrics.update({f"{role}.{m}": v for m, v in values.items() if m != "n"})

@@ -17,6 +17,7 @@ from driftline.intake import read_failure, this_worker, time_range
 from driftline.monitoring_metrics import batch_metrics
 from driftline.project import load_facts
 from driftline.signals import policy_inputs
+from driftline.stage_clock import StageClock
 from driftline.state import DONE, DuplicateBatchError
 from driftline.workspace import Workspace
 from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
@@ -52,12 +53,15 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
     if got.duplicate:
         return _duplicate(ws, out, got.previous_status)
 
+    clock = StageClock()
     frame = t.read_task(got.raw_path)
+    clock.lap("read")
     if isinstance(frame, BatchReadError):
         contract = read_failure(source=got.source, message=str(frame), suite_name=cfg.project)
         frame = pd.DataFrame()
     else:
         contract = t.contract_task(frame, load_suite(cfg.suite_path), got.source)
+        clock.lap("contract")
     out.update(rows=len(frame), contract=contract.to_dict())
     start, end = time_range(frame, cfg.data.time_column)
     row = {
@@ -164,6 +168,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             scored_by.append(shadow)
             scoring["shadow"] = shadow.to_dict()
 
+    clock.lap("score")
     reference = registry.load_reference(champion.version) if champion is not None else _initial_reference(ws)
     drift: Any = None
     if reference is not None:
@@ -183,6 +188,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             },
         )
 
+    clock.lap("drift")
     ws.state.update_batch(got.batch_id, stage="scored")
     checkpoint("scored")
     checked = (
@@ -212,14 +218,20 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         serving_metric=serving_metric,
     )
 
-    metrics = batch_metrics(
-        rows=len(frame),
-        contract_success_pct=contract.success_percent,
-        labeled_rows=labeled,
-        drift=drift,
-        scoring=scoring,
-        performance=performance,
+    clock.lap("labels")
+    clock.rows = len(frame)
+    metrics = (
+        batch_metrics(
+            rows=len(frame),
+            contract_success_pct=contract.success_percent,
+            labeled_rows=labeled,
+            drift=drift,
+            scoring=scoring,
+            performance=performance,
+        )
+        | clock.metrics()
     )
+    _alert_latency(ws, scored_by[0] if scored_by else None, batch_id=got.batch_id)
     artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
     t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
     ws.state.update_batch(got.batch_id, stage="monitored")
@@ -320,6 +332,30 @@ def _alert_streaks(ws: Workspace) -> None:
                 subject=f"{streak['rule']} on {where}",
                 message=streak["message"],
                 details=streak,
+            ),
+        )
+
+
+def _alert_latency(ws: Workspace, scored: Any, *, batch_id: str) -> None:
+    """The champion's scoring beyond the service levels in `latency:` is an alert."""
+    if scored is None:
+        return
+    limits = ws.config.latency
+    p99 = scored.latency_percentiles().get("p99")
+    breaches = []
+    if limits.max_ms_per_row_p99 is not None and p99 is not None and p99 > limits.max_ms_per_row_p99:
+        breaches.append(f"p99 scoring latency {p99:.3f} ms/row > {limits.max_ms_per_row_p99} ms/row")
+    rate = scored.rows_per_second
+    if limits.min_rows_per_second is not None and rate is not None and rate < limits.min_rows_per_second:
+        breaches.append(f"throughput {rate:,.0f} rows/s < {limits.min_rows_per_second:,.0f} rows/s")
+    if breaches:
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.LATENCY_BREACH,
+                subject=f"v{scored.version}",
+                message=f"batch {batch_id} scored by v{scored.version}: " + "; ".join(breaches),
+                details={"batch_id": batch_id, **scored.to_dict()},
             ),
         )
 

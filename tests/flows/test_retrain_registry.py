@@ -130,6 +130,14 @@ def test_monitoring_run_charts_one_step_per_batch_on_the_server(project):
     assert steps == accepted and len(steps) >= 8
     artifacts = registry.list_artifacts(registry.monitoring_run())
     assert any(a.endswith("drift.html") for a in artifacts)
+    run = registry.client.get_run(registry.monitoring_run())
+    for name in ("latency_ms_per_row.p99", "scoring_rows_per_second", "cycle_seconds"):
+        assert name in run.data.metrics, name
+    for stage in ("read", "contract", "score", "drift", "labels"):
+        assert run.data.metrics[f"stage_seconds.{stage}"] >= 0
+        assert run.data.metrics[f"rows_per_second.{stage}"] > 0
+    p50, p99 = run.data.metrics["latency_ms_per_row.p50"], run.data.metrics["latency_ms_per_row.p99"]
+    assert 0 < p50 <= p99
 
 
 def test_promotion_refuses_a_version_with_incomplete_artifacts(project):
