@@ -30,7 +30,8 @@ def batch_metrics(
         metrics.update(
             {f"latency_ms_per_row.{q}": v for q, v in (scoring.get("latency_ms_per_row") or {}).items()}
         )
-        metrics.update(scoring_rows_per_second=scoring.get("rows_per_second"))
+        if scoring.get("rows_per_second") is not None:
+            metrics.update(scoring_rows_per_second=scoring["rows_per_second"])
     for key, values in performance.items():
         role = key.split(":")[0]
         metrics.update({f"{role}.{m}": v for m, v in values.items() if m != "n"})
