@@ -201,13 +201,15 @@ def recover(
 def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool) -> int:
     """Each file through the batch-cycle flow, in order; returns the exit code. A failure stops the
     run with one line, after the results so far are printed (as JSON with `--json`)."""
+    from driftline import progress
     from flows.batch_cycle import batch_cycle
 
     code = EXIT_OK
     results: list[dict[str, Any]] = []
     for path in paths:
         try:
-            result = batch_cycle(path=path, config_path=str(config.resolve()), allow_retrain=retrain)
+            with progress.shown(err, title=f"ingest {Path(path).name}", enabled=not as_json):
+                result = batch_cycle(path=path, config_path=str(config.resolve()), allow_retrain=retrain)
         except ConfigError as e:
             _print_results(results, as_json)
             raise fail(str(e), EXIT_USAGE) from None

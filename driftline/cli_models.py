@@ -37,17 +37,20 @@ def init(
     from driftline.project_init import init_project
 
     quiet_libraries()
+    from driftline import progress
+
     try:
-        result = init_project(
-            data=data,
-            target=target,
-            time_column=time_column,
-            id_column=id_column,
-            task=task,
-            name=name,
-            directory=directory,
-            parts=parts,
-        )
+        with progress.shown(err, title="init", enabled=True):
+            result = init_project(
+                data=data,
+                target=target,
+                time_column=time_column,
+                id_column=id_column,
+                task=task,
+                name=name,
+                directory=directory,
+                parts=parts,
+            )
     except (ConfigError, ValueError) as e:
         raise fail(str(e), EXIT_USAGE) from None
     for note in result["notes"]:
@@ -67,9 +70,11 @@ def retrain(
     """Train a candidate on the recent window; the gate decides whether it becomes champion."""
     open_project(config)
     quiet_libraries()
+    from driftline import progress
     from flows.retrain import retrain as retrain_flow
 
-    result = retrain_flow(reason=reason, config_path=str(config.resolve()))
+    with progress.shown(err, title="retrain", enabled=not as_json):
+        result = retrain_flow(reason=reason, config_path=str(config.resolve()))
     if as_json:
         print_json(result)
         return

@@ -62,16 +62,19 @@ def up(
             "is set.",
             highlight=False,
         )
+    from driftline import progress
+
     try:
-        result = start_all(
-            cfg,
-            config_path=config,
-            host=host,
-            mlflow_port=mlflow_port,
-            prefect_port=prefect_port,
-            watch_interval=watch_interval,
-            timeout=timeout,
-        )
+        with progress.shown(err, title="up", enabled=not as_json):
+            result = start_all(
+                cfg,
+                config_path=config,
+                host=host,
+                mlflow_port=mlflow_port,
+                prefect_port=prefect_port,
+                watch_interval=watch_interval,
+                timeout=timeout,
+            )
     except (ServerStartError, ValueError) as e:
         raise fail(str(e)) from None
     if as_json:

@@ -54,9 +54,11 @@ def init_project(
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
 
     from driftline.bootstrap import init_contract
+    from driftline.progress import report
     from flows.batch_cycle import batch_cycle
     from flows.retrain import retrain
 
+    report("bootstrapping the data contract")
     made = init_contract(cfg, data)
     if time_column:
         frame = frame.sort_values(time_column, kind="stable")
@@ -65,6 +67,8 @@ def init_project(
     for k, chunk in enumerate(np.array_split(np.arange(len(frame)), parts), start=1):
         part = incoming / f"init-part-{k}.parquet"
         frame.iloc[chunk].to_parquet(part, index=False)
+        report(f"ingesting part {k} of {parts}")
         batch_cycle(path=str(part), config_path=str(config_path), allow_retrain=False)
+    report("training the first champion")
     result = retrain(reason="init: first champion", config_path=str(config_path))
     return {"config": str(config_path), "suite": str(made.path), "retrain": result, "notes": list(made.notes)}

@@ -42,6 +42,7 @@ from driftline.processes import (
     start_process,
     stop_process,
 )
+from driftline.progress import report
 from driftline.schedule import PrefectApi, Reconciliation, ScheduleError, sync_schedule
 
 logger = logging.getLogger(__name__)
@@ -238,6 +239,7 @@ def _start_locked(
         if not reuse_prefect:
             _stop_name(cfg, PREFECT)
             jobs[PREFECT] = lambda: _start_prefect(cfg, host=host, port=ports[PREFECT], timeout=timeout)
+        report(f"starting {' and '.join(jobs) or 'nothing: the servers run'}")
         fresh = _run_parallel(jobs, started)
         mlflow_url = _url_of(MLFLOW, fresh, previous) if mlflow_managed else store
         prefect_url = _url_of(PREFECT, fresh, previous)
@@ -250,6 +252,7 @@ def _start_locked(
             _stop_name(cfg, SERVE)  # the servers moved: a runner pointing at the old ones is useless
             # Pull a schedule edited in the UI into yaml *before* serve() applies yaml's value.
             schedule = _sync(config_path, cfg, api)
+            report("serving the deployments")
             proc = _start_serve(
                 cfg,
                 config_path=config_path,
@@ -260,6 +263,7 @@ def _start_locked(
             )
             started.append(proc)
             serve_url = proc.url
+        report("waiting for the deployments to register")
         skipped = _wait_for_deployments(api, timeout=_DEPLOYMENTS_WAIT_S)
         schedule = _sync(config_path, cfg, api) or schedule
         resumed = _resume_paused(api)

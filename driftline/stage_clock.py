@@ -14,9 +14,12 @@ class StageClock:
         self._started = self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
+        from driftline.progress import report
+
         now = time.perf_counter()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
         self._last = now
+        report(f"{stage} done in {self.seconds[stage]:.1f} s")
 
     def metrics(self) -> dict[str, float]:
         """``cycle_seconds`` so far, ``stage_seconds.<stage>`` and ``rows_per_second.<stage>``."""

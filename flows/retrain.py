@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, runtime
 
 from driftline import alerts
 from driftline.config import load_config
+from driftline.progress import report
 from driftline.project import ProjectFacts, load_facts
 from driftline.training import WindowData
 from driftline.workspace import Workspace
@@ -62,6 +63,7 @@ def run_retrain(
             "gate": None,
         }
 
+    report(f"training a candidate on {len(data.train):,} rows")
     model = t.fit_task(ws, data.train, facts)
     model, data, choice = _adaptive_window(ws, facts, model, data)
     registry = ws.registry
@@ -85,6 +87,7 @@ def run_retrain(
         registry.log_json(run_id, lineage, name="lineage.json")
         holdout_preds, holdout = holdout_task(model, data.holdout, target=cfg.data.target)
         registry.log_metrics(run_id, {f"holdout_{k}": v for k, v in holdout.items()})
+        report("SHAP summary")
         top = t.explain_task(ws, model, data.train, run_id)
         train_scores = train_scores_task(model, data.train)
         reference = training.reference_sample(
@@ -118,6 +121,7 @@ def run_retrain(
             registry.end_run(run_id)
             ws.state.record_retrain(after_seq=after_seq, version=version, promoted=False, trigger=reason)
             return {"status": "shadow", "version": version, "promoted": False, "gate": None, "reason": reason}
+        report(f"gate: champion and challenger on {len(data.holdout):,} unseen rows")
         _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
         decision = gate_task(ws, model, data, facts, holdout_preds, champion_preds)
         if force and not decision["promote"]:
