@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, runtime
 
 from driftline import alerts
 from driftline.config import load_config
+from driftline.faults import checkpoint
 from driftline.progress import report
 from driftline.project import ProjectFacts, load_facts
 from driftline.training import WindowData
@@ -112,6 +113,7 @@ def run_retrain(
         version = t.register_task(
             ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags
         )
+        checkpoint("retrain-registered")
         if cfg.gate.mode == "shadow" and registry.version_by_alias("champion") is not None:
             registry.log_json(
                 run_id,
@@ -133,6 +135,7 @@ def run_retrain(
         gated = version
         if decision["promote"] and cfg.gate.refit_on_promotion:
             version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
+        checkpoint("retrain-gated")
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
         if (
             not promoted

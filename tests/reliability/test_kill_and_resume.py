@@ -116,3 +116,17 @@ def test_recover_finishes_an_unfinished_batch_and_the_next_one_follows(project):
     assert nxt["status"] == "accepted" and nxt["seq"] == result["seq"] + 1
     seqs = [b.seq for b in store(project).list_batches()]
     assert seqs == list(range(1, len(seqs) + 1))  # unique and gap-free
+
+
+@pytest.mark.parametrize("point", ["retrain-registered", "retrain-gated"])
+def test_a_retrain_killed_midway_leaves_the_champion_whole_and_a_rerun_completes(project, point):
+    before = json.loads(driftline("models", "--json", cwd=project).stdout)
+    code, log = killed_at(point, "retrain", "--reason", f"kill at {point}", cwd=project)
+    assert code == -signal.SIGKILL, log[-2000:]
+    after = json.loads(driftline("models", "--json", cwd=project).stdout)
+    champion = next(v for v in after["versions"] if "champion" in v["aliases"])
+    assert champion["version"] == next(v for v in before["versions"] if "champion" in v["aliases"])["version"]
+    assert after["ledger"] == before["ledger"]  # no move was recorded half-way
+    rerun = driftline("retrain", "--reason", "after the crash", "--json", cwd=project)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["status"] == "done"
