@@ -36,6 +36,8 @@ GATE_REJECT = "gate_reject"  # the gate kept the champion
 RETRAIN_FAILED = "retrain_failed"  # a retrain crashed
 CHAMPION_INTEGRITY = "champion_integrity"  # the champion cannot be loaded or is not what was promoted
 LATENCY_BREACH = "latency_breach"  # scoring latency above its limit
+REVIEW_CAPACITY = "review_capacity"  # the review queue was full: open items expired unanswered
+FAIRNESS_BREACH = "fairness_breach"  # a sensitive column's group disparity above its limit
 TEST = "test"  # `driftline alerts test`
 
 INFO: Severity = "info"
@@ -54,6 +56,8 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     RETRAIN_FAILED: CRITICAL,
     CHAMPION_INTEGRITY: CRITICAL,
     LATENCY_BREACH: WARNING,
+    REVIEW_CAPACITY: WARNING,
+    FAIRNESS_BREACH: WARNING,
     TEST: INFO,
 }
 KINDS = tuple(DEFAULT_SEVERITY)

@@ -297,6 +297,7 @@ def main() -> None:
         cli_demo,
         cli_models,
         cli_replay,
+        cli_review,
         cli_servers,
     )
 

@@ -42,6 +42,24 @@ class DataConfig(_Section):
         "as a new class; classes do appear over time) or 'reject' (label quarantine). A binary target "
         "always rejects a third class.",
     )
+    sensitive: list[str] = Field(
+        default_factory=list,
+        description="Sensitive columns (e.g. a demographic attribute) whose groups get fairness metrics "
+        "per labeled batch and a gate rule (`fairness:`, `gate.fairness_margin`). They need not be "
+        "features; a feature stays one unless `features` leaves it out.",
+    )
+
+    @model_validator(mode="after")
+    def _sensitive_are_data_columns(self) -> DataConfig:
+        roles = {self.target: "target", self.id_column: "id_column", self.time_column: "time_column"}
+        for column in self.sensitive:
+            if not column:
+                raise ValueError("sensitive: column names must not be empty")
+            if column in roles:
+                raise ValueError(f"sensitive column {column!r} is the {roles[column]}; name a data column")
+        if len(set(self.sensitive)) < len(self.sensitive):
+            raise ValueError(f"sensitive lists a column twice: {self.sensitive}")
+        return self
 
 
 class StorageConfig(_Section):
@@ -149,6 +167,13 @@ class GateConfig(_Section):
         description="No model beat the trivial baseline yet: serve the baseline (class priors / the "
         "mean) so batches are scored and measured until a retrain beats it.",
     )
+    fairness_margin: float | None = Field(
+        0.05,
+        ge=0,
+        description="Reject a challenger whose group disparity (`fairness.measure`, per `data.sensitive` "
+        "column) is wider than the champion's by more than this: the lower bound of the paired-bootstrap "
+        "widening must not exceed it. null: no fairness rule.",
+    )
     seed: int = 0
 
 
@@ -163,6 +188,30 @@ class LatencyConfig(_Section):
     )
 
 
+class FairnessConfig(_Section):
+    """Per-group fairness of the champion on each labeled batch (columns in `data.sensitive`)."""
+
+    measure: Literal["equalized_odds", "demographic_parity", "metric_gap"] = Field(
+        "equalized_odds",
+        description="Binary disparity: 'equalized_odds' (larger of the TPR and FPR gaps between groups), "
+        "'demographic_parity' (selection-rate gap) or 'metric_gap' (task-metric gap). Multiclass and "
+        "regression always use the task-metric gap (relative to the whole batch for rmse/mae).",
+    )
+    max_disparity: float | None = Field(
+        0.2, ge=0, description="Alert (`fairness_breach`) when a column's disparity exceeds this; null: off."
+    )
+    min_group_rows: int = Field(
+        50,
+        ge=1,
+        description="A group's value takes part in a disparity only when its denominator has this many "
+        "labeled rows (rows for selection rate and metric, actual positives for TPR, negatives for FPR); "
+        "smaller ones are reported, not compared. Also used by the gate's fairness rule.",
+    )
+    max_groups: int = Field(
+        50, ge=2, description="A column with more distinct values is not measured (bucket it first)."
+    )
+
+
 class PolicyConfig(_Section):
     """When the batch cycle asks for a retrain."""
 
@@ -171,6 +220,11 @@ class PolicyConfig(_Section):
     performance_tolerance: float = Field(0.02, ge=0, description="Relative drop vs holdout metric.")
     cooldown_batches: int = Field(2, ge=0, description="Batches after a retrain with no retrain.")
     min_labeled_rows: int = Field(200, ge=1, description="Labeled rows needed since last retrain.")
+    use_estimate: bool = Field(
+        False,
+        description="A batch whose labels have not arrived judges the performance trigger by its "
+        "estimated metric (CBPE from calibrated probabilities; classification only).",
+    )
     schedule_cron: str | None = Field(None, description="Cron for scheduled retrains (UTC default).")
     schedule_timezone: str = "UTC"
 
@@ -215,6 +269,28 @@ class AlertsConfig(_Section):
     timeout_seconds: float = Field(10.0, gt=0, description="Connect/read timeout of one delivery attempt.")
 
 
+class ReviewConfig(_Section):
+    """The human review queue: low-confidence predictions a person labels (`driftline review`)."""
+
+    enabled: bool = Field(True, description="Queue each batch's least confident champion predictions.")
+    max_per_batch: int = Field(50, ge=1, description="At most this many rows of one batch are queued.")
+    binary_margin: float = Field(
+        0.1, gt=0, le=0.5, description="Binary: queue a row when |P(positive) - 0.5| is below this (δ)."
+    )
+    multiclass_max_prob: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Multiclass: queue a row when its top class probability is below this (τ).",
+    )
+    capacity: int = Field(
+        1000, ge=1, description="Open items kept; beyond it the oldest expire and `review_capacity` alerts."
+    )
+    weight: float = Field(
+        2.0, gt=0, description="Training weight of a reviewed label (other labels weigh 1)."
+    )
+
+
 class DriftlineConfig(_Section):
     """The whole `driftline.yaml`."""
 
@@ -228,7 +304,9 @@ class DriftlineConfig(_Section):
     gate: GateConfig = GateConfig()
     policy: PolicyConfig = PolicyConfig()
     latency: LatencyConfig = LatencyConfig()
+    fairness: FairnessConfig = FairnessConfig()
     alerts: AlertsConfig = AlertsConfig()
+    review: ReviewConfig = ReviewConfig()
     base_dir: Path = Field(Path("."), exclude=True, description="Folder of the config file.")
 
     @field_validator("project")

@@ -12,6 +12,7 @@ from driftline.batch_io import read_table
 from driftline.state import BatchRow, StateStore
 
 ROW_KEY = "__row_key"
+BATCH_ID = "__batch_id"
 
 
 def text_values(values: pd.Series) -> pd.Series:
@@ -91,3 +92,18 @@ def labeled_frame(
     if regression:
         out[target] = out[target].astype(float)
     return out
+
+
+def label_weights(state: StateStore, frame: pd.DataFrame, *, review_weight: float) -> np.ndarray | None:
+    """Training weights of a `labeled_frame`: `review_weight` for rows a person labeled in review
+    (``labels.source == "review"``), 1 for the rest; None when no row is a reviewed one (or the
+    weight is 1), so such a fit stays exactly the unweighted one."""
+    if frame.empty or review_weight == 1.0 or not {ROW_KEY, BATCH_ID} <= set(frame.columns):
+        return None
+    sources = state.label_sources(sorted(frame[BATCH_ID].unique().tolist()))
+    reviewed = sources[sources["source"] == "review"]
+    if reviewed.empty:
+        return None
+    keys = pd.MultiIndex.from_frame(reviewed[["batch_id", "row_key"]])
+    mask = pd.MultiIndex.from_arrays([frame[BATCH_ID], frame[ROW_KEY]]).isin(keys)
+    return np.where(mask, float(review_weight), 1.0) if mask.any() else None

@@ -25,6 +25,8 @@ class Scored:
     scores: pd.Series
     # milliseconds per row of each timed chunk (the distribution behind the percentiles)
     chunk_ms_per_row: tuple[float, ...] = ()
+    # class probabilities (rows x classes, the model's class order); None for regression
+    proba: Any = None
 
     def latency_percentiles(self) -> dict[str, float]:
         """p50/p95/p99 of the per-row scoring latency in ms, across the timed chunks."""
@@ -99,4 +101,5 @@ def score_batch(
     )
     scores = pd.Series(score.astype(float), index=frame.index)
     mean = float(scores.mean()) if n else None
-    return Scored(role, str(version), n, latency_ms, mean, log_rows, scores, tuple(per_row))
+    proba = np.concatenate([p.proba for p in parts]) if parts and parts[0].proba is not None else None
+    return Scored(role, str(version), n, latency_ms, mean, log_rows, scores, tuple(per_row), proba)

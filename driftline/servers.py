@@ -54,6 +54,7 @@ DEPLOYMENTS = (
     "replay/replay",
     "watch/watch",
     "contract-review/contract-review",
+    "review-queue/review-queue",
 )
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARD = frozenset({"0.0.0.0", "::", ""})

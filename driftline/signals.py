@@ -20,6 +20,7 @@ def policy_inputs(ws: Workspace, *, champion_metric: float | None, has_champion:
             drift_share=b.drift_share,
             realized_metric=b.serving_metric,
             labeled_rows=labeled.get(b.batch_id, 0),
+            estimated_metric=b.estimated_metric,
         )
         for b in accepted
     ]

@@ -37,6 +37,7 @@ batches = sa.Table(
     sa.Column("decision", sa.Text),
     sa.Column("performance", sa.Text),
     sa.Column("serving_metric", sa.Float),
+    sa.Column("estimated_metric", sa.Float),  # the champion's label-free estimate (monitoring/estimate.py)
     # How far the cycle got (STAGES); a batch short of "done" is unfinished and is redone.
     sa.Column("stage", sa.String(16)),
     sa.Column("worker", sa.String(80)),  # host:pid of the process running the cycle
@@ -63,6 +64,7 @@ labels = sa.Table(
     sa.Column("row_key", sa.String(64), nullable=False),
     sa.Column("label", sa.Text, nullable=False),
     sa.Column("received_at", sa.String(40), nullable=False),
+    sa.Column("source", sa.String(16)),  # LABEL_SOURCES; None: recorded before sources were kept
     sa.Index("ix_labels_key", "batch_id", "row_key", unique=True),
 )
 
@@ -122,6 +124,28 @@ alerts = sa.Table(
     sa.Column("repeats_since", sa.String(40)),
 )
 
+# Low-confidence predictions waiting for a person's label (driftline.review).
+review_queue = sa.Table(
+    "review_queue",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(32), nullable=False),
+    sa.Column("row_key", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(16)),
+    sa.Column("prediction", sa.Text),
+    sa.Column("score", sa.Float),
+    sa.Column("confidence", sa.Float),  # binary |p - threshold|, multiclass max p: lower = less sure
+    sa.Column("added_at", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open → answered | expired
+    sa.Column("answer", sa.Text),
+    sa.Column("reviewer", sa.Text),
+    sa.Column("answered_at", sa.String(40)),
+    sa.Index("ux_review_queue_key", "batch_id", "row_key", unique=True),
+    sa.Index("ix_review_queue_status", "status"),
+)
+LABEL_SOURCES = ("batch", "late", "review")  # where a label came from (labels.source)
+REVIEW_OPEN, REVIEW_ANSWERED, REVIEW_EXPIRED = "open", "answered", "expired"
+
 
 # The stages a batch passes, in order. Rows written before stages were recorded have None (done).
 STAGES = ("received", "scored", "monitored", "done")
@@ -141,6 +165,8 @@ _ADDED_COLUMNS = (
     ("batches", "stage", "VARCHAR(16)"),
     ("batches", "worker", "VARCHAR(80)"),
     ("ledger", "model_sha256", "VARCHAR(64)"),
+    ("batches", "estimated_metric", "FLOAT"),
+    ("labels", "source", "VARCHAR(16)"),
 )
 
 
@@ -172,6 +198,7 @@ class BatchRow:
     serving_metric: float | None
     stage: str | None = None
     worker: str | None = None
+    estimated_metric: float | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -278,10 +305,15 @@ class StateStore:
         latency_ms."""
         frame.to_sql("predictions", self.engine, if_exists="append", index=False, chunksize=50_000)
 
-    def record_labels(self, frame: pd.DataFrame, *, replace: bool = True) -> int:
+    def record_labels(self, frame: pd.DataFrame, *, replace: bool = True, source: str | None = None) -> int:
         """Insert (batch_id, row_key, label), replacing labels given before unless `replace` is
-        False (a batch seen for the first time has none). Returns rows."""
+        False (a batch seen for the first time has none); `source` (LABEL_SOURCES) is kept with
+        each row. Returns rows."""
         frame = frame.assign(received_at=now_iso())
+        if source is not None:
+            if source not in LABEL_SOURCES:
+                raise ValueError(f"label source {source!r} is not one of {', '.join(LABEL_SOURCES)}")
+            frame = frame.assign(source=source)
         if replace:
             self._delete_labels(frame)
         frame.to_sql("labels", self.engine, if_exists="append", index=False, chunksize=50_000)
@@ -432,6 +464,102 @@ class StateStore:
                 )
             )
 
+    # Review queue -------------------------------------------------------------------------
+    def enqueue_review(self, frame: pd.DataFrame) -> int:
+        """Add open review items (columns batch_id, row_key, model_version, prediction, score,
+        confidence), skipping rows that have a label, and rows queued before in any status, so a
+        retried or redone batch adds no second item. Returns the items added."""
+        if frame.empty:
+            return 0
+        with self.engine.begin() as conn:
+            known = set()
+            for batch_id, part in frame.groupby("batch_id", sort=False):
+                keys = part["row_key"].tolist()
+                for table in (review_queue, labels):
+                    query = sa.select(table.c.row_key).where(
+                        (table.c.batch_id == batch_id) & table.c.row_key.in_(keys)
+                    )
+                    known |= {(batch_id, key) for key in conn.execute(query).scalars()}
+            fresh = [
+                {**row, "added_at": now_iso(), "status": REVIEW_OPEN}
+                for row in frame.to_dict("records")
+                if (row["batch_id"], row["row_key"]) not in known
+            ]
+            if fresh:
+                conn.execute(review_queue.insert(), fresh)
+        return len(fresh)
+
+    def open_reviews(self, limit: int | None = None) -> pd.DataFrame:
+        """Open review items, oldest first (all of them unless `limit`)."""
+        query = (
+            sa.select(review_queue).where(review_queue.c.status == REVIEW_OPEN).order_by(review_queue.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+    def reviews_by_id(self, ids: list[int]) -> pd.DataFrame:
+        """Review items with these ids, in any status."""
+        parts = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 5_000):
+                query = sa.select(review_queue).where(review_queue.c.id.in_(ids[start : start + 5_000]))
+                parts.append(pd.read_sql(query, conn))
+        if not parts:
+            return pd.DataFrame(columns=[c.name for c in review_queue.columns])
+        return pd.concat(parts, ignore_index=True)
+
+    def answer_reviews(self, answers: pd.DataFrame, *, reviewer: str) -> int:
+        """Mark items answered (columns id, answer) by `reviewer`; an answered item may be answered
+        again (a correction). Returns the items updated."""
+        when = now_iso()
+        with self.engine.begin() as conn:
+            for item_id, answer in zip(answers["id"].tolist(), answers["answer"].tolist(), strict=True):
+                conn.execute(
+                    review_queue.update()
+                    .where(review_queue.c.id == int(item_id))
+                    .values(status=REVIEW_ANSWERED, answer=str(answer), reviewer=reviewer, answered_at=when)
+                )
+        return len(answers)
+
+    def expire_reviews(self, ids: list[int]) -> int:
+        """Mark open items expired (dropped from the queue, never answered). Returns items changed."""
+        changed = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 5_000):
+                done = conn.execute(
+                    review_queue.update()
+                    .where(review_queue.c.id.in_(ids[start : start + 5_000]))
+                    .where(review_queue.c.status == REVIEW_OPEN)
+                    .values(status=REVIEW_EXPIRED)
+                )
+                changed += done.rowcount or 0
+        return changed
+
+    def count_open_reviews(self) -> int:
+        query = (
+            sa.select(sa.func.count()).select_from(review_queue).where(review_queue.c.status == REVIEW_OPEN)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def predictions_of(self, batch_id: str, role: str = "champion") -> pd.DataFrame:
+        """The prediction log rows one role wrote for a batch."""
+        query = sa.select(predictions).where(
+            (predictions.c.batch_id == batch_id) & (predictions.c.role == role)
+        )
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+    def label_sources(self, batch_ids: list[str]) -> pd.DataFrame:
+        """(batch_id, row_key, source) of the labels of these batches (source None: legacy)."""
+        query = sa.select(labels.c.batch_id, labels.c.row_key, labels.c.source).where(
+            labels.c.batch_id.in_(batch_ids)
+        )
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
 
 def _alert_row(row: Any) -> dict[str, Any]:
     return {**row, "details": _decode(row["details"]), "deliveries": _decode(row["deliveries"]) or []}
@@ -470,6 +598,7 @@ def _batch_row(row: Any) -> BatchRow:
         serving_metric=m["serving_metric"],
         stage=m["stage"],
         worker=m["worker"],
+        estimated_metric=m["estimated_metric"],
     )
 
 

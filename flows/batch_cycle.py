@@ -9,7 +9,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
-from driftline import alerts
+from driftline import alerts, review
 from driftline.batch_io import BatchReadError
 from driftline.config import load_config
 from driftline.faults import checkpoint
@@ -20,7 +20,9 @@ from driftline.signals import policy_inputs
 from driftline.stage_clock import StageClock
 from driftline.state import DONE, DuplicateBatchError
 from driftline.workspace import Workspace
+from flows.artifacts import publish_batch, publish_gate_decision
 from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
+from monitoring.estimate import side_by_side
 from tasks import batch as t
 
 PREDICTION_SCORE = "__prediction_score"
@@ -43,15 +45,19 @@ def batch_cycle(
     return run_batch(ws, path, allow_retrain=allow_retrain)
 
 
-def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
-    """The cycle's wiring, shared by the flow and by replay's in-process loop."""
+def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: bool = True) -> Any:
+    """The cycle's wiring, shared by the flow and by replay's in-process loop (which publishes a
+    progress artifact instead of one summary per batch: `publish` False)."""
     from data_contracts.suite_io import load_suite
 
     cfg = ws.config
     got = t.receive_task(ws, path)
     out: dict[str, Any] = {"batch_id": got.batch_id, "source": got.source, "rows": 0}
     if got.duplicate:
-        return _duplicate(ws, out, got.previous_status)
+        result = _duplicate(ws, out, got.previous_status)
+        if publish:
+            publish_batch(cfg.project, result)
+        return result
 
     clock = StageClock()
     frame = t.read_task(got.raw_path)
@@ -123,6 +129,8 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             ),
         )
         _alert_streaks(ws)
+        if publish:
+            publish_batch(cfg.project, result)
         return Completed(message=contract.summary(), name="Quarantined", data=result)
 
     facts = load_facts(ws)
@@ -131,6 +139,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
     scoring: dict[str, Any] | None = None
     scored_by: list[Any] = []
     current = frame
+    estimate: Any = None
     if champion is not None:
         try:
             scored = t.score_task(
@@ -153,6 +162,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             )
             raise
         scored_by.append(scored)
+        estimate = t.estimate_task(ws, scored, run_id=champion.run_id, facts=facts)
         scoring = scored.to_dict()
         current = frame.assign(**{PREDICTION_SCORE: scored.scores.to_numpy()})
         challenger = registry.version_by_alias("challenger")
@@ -204,6 +214,22 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         else None
     )
     labels = checked.good if checked is not None else None
+    # Rows the champion was least sure of wait for a person (rows labeled above are skipped).
+    queued = (
+        review.queue_batch(ws, scored_by[0].log_rows, batch_id=got.batch_id, task=facts.task)
+        if scored_by
+        else None
+    )
+    if queued is not None and queued.over_capacity:
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.REVIEW_CAPACITY,
+                subject="review queue",
+                message=queued.summary,
+                details=queued.to_dict(),
+            ),
+        )
     labeled = 0 if labels is None else len(labels)
     performance = t.batch_performance_task(scored_by, labels, facts) if labeled else {}
     serving = performance.get(f"champion:{champion.version}", {}) if champion else {}
@@ -216,6 +242,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         drift_detected=drift.detected if drift and drift.judged else None,  # too few rows: unknown
         performance=performance or None,
         serving_metric=serving_metric,
+        estimated_metric=estimate.value if estimate else None,
     )
 
     clock.lap("labels")
@@ -230,8 +257,28 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
             performance=performance,
         )
         | clock.metrics()
+        | side_by_side(facts.metric, estimated=estimate.value if estimate else None, realized=serving_metric)
     )
     _alert_latency(ws, scored_by[0] if scored_by else None, batch_id=got.batch_id)
+    fairness = None
+    if cfg.data.sensitive and labeled and scored_by:  # scored_by[0] is the champion
+        from monitoring.fairness import batch_fairness
+
+        fairness = batch_fairness(
+            frame,
+            scored_by[0].log_rows,
+            labels,
+            sensitive=cfg.data.sensitive,
+            task=facts.task,
+            positive_label=facts.positive_label,
+            metric=facts.metric,
+            measure=cfg.fairness.measure,
+            min_group_rows=cfg.fairness.min_group_rows,
+            max_groups=cfg.fairness.max_groups,
+        )
+    if fairness is not None:
+        metrics |= fairness.metrics()  # charted in the MLflow monitoring run, one step per batch
+        _alert_fairness(ws, fairness, batch_id=got.batch_id)
     artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
     t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
     ws.state.update_batch(got.batch_id, stage="monitored")
@@ -260,7 +307,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
                 "reason": reason,
             }
     get_run_logger().info("batch %s accepted; decision: %s", got.batch_id, "; ".join(decision.reasons))
-    return {
+    result = {
         **out,
         "status": "accepted",
         "seq": seq,
@@ -270,7 +317,14 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True) -> Any:
         "decision": decision.to_dict(),
         "retrain": retrain or shadow_gate,
         "labels_rejected": checked.message if checked is not None and checked.message else None,
+        "fairness": fairness.to_dict() if fairness else None,
+        "estimate": estimate.to_dict() if estimate else None,
+        "review": queued.to_dict() if queued is not None else None,
     }
+    if publish:
+        publish_batch(cfg.project, result, drift_report_uri=drift.report_path if drift else None)
+        publish_gate_decision(cfg.project, result["retrain"])
+    return result
 
 
 def _duplicate(ws: Workspace, out: dict[str, Any], previous_status: str | None) -> dict[str, Any]:
@@ -314,6 +368,7 @@ def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
         cooldown_batches=p.cooldown_batches,
         min_labeled_rows=p.min_labeled_rows,
         metric_name=facts.metric,
+        use_estimate=p.use_estimate,
     )
 
 
@@ -356,6 +411,23 @@ def _alert_latency(ws: Workspace, scored: Any, *, batch_id: str) -> None:
                 subject=f"v{scored.version}",
                 message=f"batch {batch_id} scored by v{scored.version}: " + "; ".join(breaches),
                 details={"batch_id": batch_id, **scored.to_dict()},
+            ),
+        )
+
+
+def _alert_fairness(ws: Workspace, result: Any, *, batch_id: str) -> None:
+    """A sensitive column whose group disparity exceeds `fairness.max_disparity` is an alert."""
+    from dataclasses import asdict
+
+    limit = ws.config.fairness.max_disparity
+    for column in result.breaches(limit):
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.FAIRNESS_BREACH,
+                subject=column.column,
+                message=f"batch {batch_id}: {result.column_summary(column)} > fairness.max_disparity {limit}",
+                details={"batch_id": batch_id, "measure": result.measure, "column": asdict(column)},
             ),
         )
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import html
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from data_contracts.review import ReviewError
 from driftline.config import load_config
 from driftline.contract_ops import accept, review
 from driftline.workspace import Workspace
+from flows.artifacts import md
 from flows.batch_cycle import batch_cycle
 
 
@@ -73,8 +73,8 @@ def review_markdown(summary: dict[str, Any], batch_id: str) -> str:
         "|---|---|---|---|",
     ]
     for r in rules:
-        evidence = html.escape(str(r["latest_message"])).replace("|", "\\|")
-        column = html.escape(str(r["column"])).replace("|", "\\|") if r["column"] else "(table)"
+        evidence = md(r["latest_message"])  # inert: no markup, no links from the data
+        column = md(r["column"]) if r["column"] else "(table)"
         lines.append(f"| `{r['rule']}` | {column} | {len(r['batches'])} | {evidence} |")
     for s in summary["streaks"]:
         lines.append(f"\n**Streak:** {s['message']}")

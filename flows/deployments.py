@@ -27,11 +27,12 @@ logger = logging.getLogger("driftline.deployments")
 
 BATCH_CYCLE, RETRAIN, REPLAY, WATCH = "batch-cycle", "retrain", "replay", "watch"
 CONTRACT_REVIEW = "contract-review"
+REVIEW_QUEUE = "review-queue"
 DEFAULT_WATCH_INTERVAL_S = 60.0
 
 
 def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATCH_INTERVAL_S) -> list[Any]:
-    """The five deployments (replay is left out, with a warning, if its flow cannot be imported).
+    """The six deployments (replay is left out, with a warning, if its flow cannot be imported).
 
     Args:
         config_path: the project's driftline.yaml (made absolute).
@@ -46,6 +47,7 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
     from flows.batch_cycle import batch_cycle
     from flows.contract_review import contract_review
     from flows.retrain import retrain
+    from flows.review import review_queue
     from flows.watch import watch
 
     if watch_interval <= 0:
@@ -75,6 +77,7 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
             **common,
         ),
         contract_review.to_deployment(name=CONTRACT_REVIEW, parameters={"config_path": config}, **common),
+        review_queue.to_deployment(name=REVIEW_QUEUE, parameters={"config_path": config}, **common),
     ]
     try:
         from flows.replay import replay

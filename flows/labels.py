@@ -11,6 +11,7 @@ from driftline.config import load_config
 from driftline.labels import check_labels, match_labels, quarantine_labels
 from driftline.project import load_facts
 from driftline.workspace import Workspace
+from monitoring.estimate import side_by_side
 from tasks import batch as t
 
 
@@ -32,7 +33,7 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
     if len(check.rejected):
         folder = quarantine_labels(ws, check, name=matched.kept.parent.name)
         get_run_logger().warning("%s; kept in %s", check.message, folder)
-    recorded = ws.state.record_labels(check.good) if len(check.good) else 0
+    recorded = ws.state.record_labels(check.good, source="late") if len(check.good) else 0
     performance: dict[str, Any] = {}
     for batch_id in sorted(check.good["batch_id"].unique().tolist()):
         perf = t.performance_task(ws, [batch_id], facts)
@@ -41,6 +42,9 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
         serving = perf.get(f"champion:{version}", {}).get(facts.metric) if version else None
         ws.state.update_batch(batch_id, performance=perf or None, serving_metric=serving)
         performance[batch_id] = perf
+        if batch is not None and serving is not None:  # the estimate and what it estimated, side by side
+            metrics = side_by_side(facts.metric, estimated=batch.estimated_metric, realized=serving)
+            t.monitoring_task(ws, step=batch.seq, metrics=metrics, artifacts=[], folder="")
     if matched.unknown:
         get_run_logger().warning(matched.unknown_message)
     return {

@@ -20,6 +20,7 @@ from driftline.batch_io import read_table
 from driftline.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.replay_plot import publish
 from driftline.workspace import Workspace
+from flows.artifacts import ReplayProgress
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -81,6 +82,7 @@ def replay(
         recent_only=policy == "always",
     )
     ws = _new_project(Path(directory or tempfile.mkdtemp(prefix="driftline-replay-")), raw)
+    emit = ReplayProgress(ws.config.project, forward=emit)  # also a progress artifact in the UI
     emit({"event": "start", "total": len(batches), "warmup": warmup, "policy": policy, "root": str(ws.root)})
     records, first = _warmup(ws, batches[:warmup], emit, total=len(batches))
     pending: dict[int, Path] = {}  # batch index → label file due when that batch arrives
@@ -227,7 +229,7 @@ def _cycle(ws: Workspace, part: Path, *, allow_retrain: bool) -> dict[str, Any]:
     """The real batch cycle; a quarantined batch comes back as a Completed state: unwrap it."""
     from flows.batch_cycle import run_batch
 
-    result = run_batch(ws, str(part), allow_retrain=allow_retrain)
+    result = run_batch(ws, str(part), allow_retrain=allow_retrain, publish=False)
     return dict(result.result() if isinstance(result, State) else result)
 
 

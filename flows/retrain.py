@@ -15,10 +15,12 @@ from driftline.progress import report
 from driftline.project import ProjectFacts, load_facts
 from driftline.training import WindowData
 from driftline.workspace import Workspace
+from flows.artifacts import publish_gate_decision
 from mlflow_server.registry import MODEL_SHA_TAG, TRIVIAL_TAG
 from models.pipeline import TRIVIAL
+from monitoring.estimate import CALIBRATION_ARTIFACT
 from tasks import retrain as t
-from tasks.gate import gate_task, holdout_task, shadow_gate_task, train_scores_task
+from tasks.gate import calibration_task, gate_task, holdout_task, shadow_gate_task, train_scores_task
 
 
 @flow(name="retrain")
@@ -30,7 +32,9 @@ def retrain(reason: str = "manual", config_path: str = "driftline.yaml") -> dict
         config_path: the project's driftline.yaml.
     """
     ws = Workspace(load_config(Path(config_path)))
-    return run_retrain(ws, reason=reason)
+    result = run_retrain(ws, reason=reason)
+    publish_gate_decision(ws.config.project, result)
+    return result
 
 
 def _actor() -> str:
@@ -88,6 +92,9 @@ def run_retrain(
         registry.log_json(run_id, lineage, name="lineage.json")
         holdout_preds, holdout = holdout_task(model, data.holdout, target=cfg.data.target)
         registry.log_metrics(run_id, {f"holdout_{k}": v for k, v in holdout.items()})
+        calibration = calibration_task(model, holdout_preds, data.holdout, target=cfg.data.target)
+        if calibration is not None:
+            registry.log_json(run_id, calibration, name=CALIBRATION_ARTIFACT)
         report("SHAP summary")
         top = t.explain_task(ws, model, data.train, run_id)
         train_scores = train_scores_task(model, data.train)
@@ -135,6 +142,13 @@ def run_retrain(
         gated = version
         if decision["promote"] and cfg.gate.refit_on_promotion:
             version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
+            if calibration is not None:  # the refit has no holdout of its own: it borrows the gated one's
+                note = f"{calibration['note']}; fitted for v{gated}, of which this is the refit"
+                registry.log_json(
+                    registry.get_version(version).run_id,
+                    {**calibration, "note": note},
+                    name=CALIBRATION_ARTIFACT,
+                )
         checkpoint("retrain-gated")
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
         if (

@@ -152,6 +152,19 @@ class Registry:
                 return None
             return pd.read_csv(local)
 
+    def read_json_artifact(self, run_id: str, path: str) -> Any | None:
+        """A JSON artifact of a run, or None when the run has no such artifact."""
+        import mlflow
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.tracking_uri
+                )
+            except Exception:  # noqa: BLE001 - missing artifact (a version trained before it existed)
+                return None
+            return json.loads(Path(local).read_text())
+
     def list_artifacts(self, run_id: str, folder: str | None = None) -> list[str]:
         """All artifact paths of a run (recursive)."""
         out: list[str] = []

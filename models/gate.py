@@ -21,6 +21,7 @@ from models.gate_rules import (
     RuleOutcome,
     baseline_rule,
     champion_rule,
+    fairness_rule,
     fmt,
     fmt_signed,
     slice_rule,
@@ -80,20 +81,26 @@ class GateDecision:
         return head + (f" -- {failed[0]}" if failed else "")
 
 
+def _column_values(
+    kind: str, names: tuple[str, ...], given: Mapping[str, Any], n: int
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name not in given:
+            raise ValueError(f"no {kind} values given for {kind} {name!r}")
+        out[name] = np.asarray(label_text(given[name]), dtype=object)
+        if len(out[name]) != n:
+            raise ValueError(f"{kind} {name!r} has {len(out[name])} values for {n} rows")
+    return out
+
+
 def _check_inputs(
     n: int, preds: Mapping[str, Predictions | None], rules: GateRules, slices: Mapping[str, Any]
 ) -> dict[str, np.ndarray]:
     for what, p in preds.items():
         if p is not None and len(p) != n:
             raise ValueError(f"{what} has {len(p)} predictions for {n} targets")
-    groups: dict[str, np.ndarray] = {}
-    for name in rules.slices:
-        if name not in slices:
-            raise ValueError(f"no slice values given for slice {name!r}")
-        groups[name] = np.asarray(label_text(slices[name]), dtype=object)
-        if len(groups[name]) != n:
-            raise ValueError(f"slice {name!r} has {len(groups[name])} values for {n} rows")
-    return groups
+    return _column_values("slice", rules.slices, slices, n)
 
 
 def evaluate_gate(
@@ -106,20 +113,24 @@ def evaluate_gate(
     task: str,
     positive_label: str | None = None,
     slice_values: Mapping[str, Any] | None = None,
+    sensitive_values: Mapping[str, Any] | None = None,
 ) -> GateDecision:
     """Judge a challenger on a labeled holdout against the champion (if any) and the baseline.
 
     Differences are oriented so that positive means the challenger is better. Without a champion
-    only the row count and the baseline are judged; slices need a champion.
-    ``positive_label`` is required for binary ``auc``/``f1``.
+    only the row count and the baseline are judged; slices need a champion, and each fairness
+    rule (``rules.fairness`` columns, values in ``sensitive_values``) passes with "no champion to
+    compare". ``positive_label`` is required for binary ``auc``/``f1``.
 
     Raises:
-        ValueError: mismatched lengths, a metric the task lacks, or a slice without values.
+        ValueError: mismatched lengths, a metric the task lacks, or a slice or sensitive column
+            without values.
     """
     y = truth_array(y_true, task=check_task(task))
     n = len(y)
     preds = {"challenger": challenger, "champion": champion, "baseline": baseline}
     groups = _check_inputs(n, preds, rules, slice_values or {})
+    sensitive = _column_values("sensitive column", rules.fairness_columns, sensitive_values or {}, n)
     hib = higher_is_better(rules.metric)
     name = METRIC_NAMES.get(rules.metric, rules.metric) + ("" if hib else " (lower is better)")
     judge = Judge(
@@ -150,6 +161,10 @@ def evaluate_gate(
             ci = percentile_interval(judge.orient * (boot[0] - boot[2]), rules.confidence)
             outcomes.append(champion_rule(judge, chal, champ, ci))
             outcomes += [slice_rule(judge, s, groups[s], challenger, champion) for s in groups]
+        outcomes += [
+            fairness_rule(judge, c, v, challenger, champion, task=task, positive_label=positive_label)
+            for c, v in sensitive.items()
+        ]
     promote = all(o.passed for o in outcomes)
     result = GateDecision(
         promote=promote,

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.bootstrap import percentile_interval
+from models.bootstrap import paired_bootstrap, percentile_interval
+from models.gate_fairness import MEASURES, disparity_batch, effective_measure, measure_label, split_groups
 from models.metrics import BatchMetric
 from models.spec import higher_is_better
 from models.train import Predictions
@@ -46,6 +47,10 @@ class GateRules:
         baseline_min_improvement: CI lower bound of the gain over the trivial model must reach it.
         relative_margins: margins are fractions of the reference value (champion or baseline),
             for scale-dependent metrics such as rmse/mae.
+        fairness: sensitive columns whose group disparity the challenger must not widen by more
+            than ``fairness_margin`` (lower bound of the paired-bootstrap widening); ``None``
+            margin: no fairness rule. ``fairness_measure`` and ``fairness_min_rows`` as in
+            ``models.gate_fairness``.
     """
 
     metric: str
@@ -60,6 +65,10 @@ class GateRules:
     slice_min_rows: int = 100
     baseline_min_improvement: float = 0.01
     relative_margins: bool = False
+    fairness: tuple[str, ...] = ()
+    fairness_margin: float | None = 0.05
+    fairness_measure: str = "equalized_odds"
+    fairness_min_rows: int = 50
 
     def __post_init__(self) -> None:
         try:
@@ -67,6 +76,7 @@ class GateRules:
         except ValueError as exc:
             raise ValueError(f"GateRules.metric={self.metric!r}: {exc}") from exc
         object.__setattr__(self, "slices", tuple(self.slices))
+        object.__setattr__(self, "fairness", tuple(self.fairness))
         checks: list[tuple[str, bool, str]] = [
             ("mode", self.mode in MODES, f"one of {MODES}"),
             ("margin", self.margin >= 0, ">= 0"),
@@ -82,6 +92,14 @@ class GateRules:
                 "an int >= 1",
             ),
             ("baseline_min_improvement", self.baseline_min_improvement >= 0, ">= 0"),
+            ("fairness", all(isinstance(s, str) and s for s in self.fairness), "non-empty names"),
+            ("fairness_margin", self.fairness_margin is None or self.fairness_margin >= 0, "None or >= 0"),
+            ("fairness_measure", self.fairness_measure in MEASURES, f"one of {MEASURES}"),
+            (
+                "fairness_min_rows",
+                isinstance(self.fairness_min_rows, int) and self.fairness_min_rows >= 1,
+                "an int >= 1",
+            ),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -89,7 +107,12 @@ class GateRules:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (e.g. for run parameters)."""
-        return {**asdict(self), "slices": list(self.slices)}
+        return {**asdict(self), "slices": list(self.slices), "fairness": list(self.fairness)}
+
+    @property
+    def fairness_columns(self) -> tuple[str, ...]:
+        """Columns the fairness rule judges: none when the margin is ``None``."""
+        return () if self.fairness_margin is None else self.fairness
 
 
 @dataclass(frozen=True)
@@ -188,4 +211,52 @@ def slice_rule(
         f"slice {name!r}: worst of {len(checked)} groups is {group!r} (n={rows}), challenger "
         f"{judge.label} {fmt(a)} vs champion {fmt(b)}, difference {fmt_signed(diff)} "
         f"{'within' if ok else 'below'} {fmt_signed(allowed)}",
+    )
+
+
+def fairness_rule(
+    judge: Judge,
+    column: str,
+    values: np.ndarray,
+    chal: Predictions,
+    champ: Predictions | None,
+    *,
+    task: str,
+    positive_label: str | None,
+) -> RuleOutcome:
+    """The challenger must not widen the group disparity of ``column`` by more than the margin.
+
+    Widening is challenger − champion disparity on the same rows, bootstrapped on the same
+    seeded resamples as the main metric; the rule fails when its CI lower bound exceeds
+    ``fairness_margin`` (confidently wider). Fewer than two groups with enough rows: not checked.
+    """
+    rules, name = judge.rules, f"fairness:{column}"
+    if champ is None:
+        return RuleOutcome(name, True, f"fairness {column!r}: no champion to compare")
+    margin = 0.0 if rules.fairness_margin is None else rules.fairness_margin
+    measure = effective_measure(rules.fairness_measure, task)
+    label = measure_label(measure, rules.metric)
+    split = split_groups(values, min_rows=rules.fairness_min_rows)
+    left_out = f", {len(split.small)} smaller left out" if split.small else ""
+    if len(split.judged) < 2:
+        return RuleOutcome(
+            name,
+            True,
+            f"fairness {column!r}: {len(split.judged)} group(s) with >= {rules.fairness_min_rows} rows"
+            f"{left_out}; {label} not checked",
+        )
+    bound = disparity_batch(
+        split, measure=measure, task=task, metric=rules.metric, positive_label=positive_label
+    )
+    a, b = (float(bound(judge.y, p)(np.ones((1, len(judge.y))))[0]) for p in (chal, champ))
+    boot = paired_bootstrap(judge.y, [chal, champ], bound, n_resamples=rules.n_bootstrap, seed=rules.seed)
+    ci = percentile_interval(boot[0] - boot[1], rules.confidence)
+    ok = ci is None or ci[0] <= margin
+    verdict = "not judged" if ci is None else f"lower bound {'at or below' if ok else 'above'}"
+    return RuleOutcome(
+        name,
+        ok,
+        f"fairness {column!r} ({label}, {len(split.judged)} groups with >= {rules.fairness_min_rows} rows"
+        f"{left_out}): challenger {fmt(a)} vs champion {fmt(b)}, widening {fmt_signed(a - b)}, "
+        f"{_ci_text(ci, rules.confidence)}, {verdict} margin {fmt_signed(margin)}",
     )

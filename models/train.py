@@ -12,6 +12,7 @@ import pandas as pd
 
 from models.pipeline import (
     ESTIMATORS,
+    MODEL_STEP,
     build_pipeline,
     check_estimator,
     pipeline_spec,
@@ -71,15 +72,19 @@ def fit_model(
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
     positive_label: str | None = None,
+    sample_weight: Sequence[float] | np.ndarray | None = None,
 ) -> TrainedModel:
     """Fit a pipeline on rows with a known target; class labels are learned as text.
 
     Args:
         positive_label: binary only; defaults to the last class in sorted text order
             (``"1"`` for 0/1, ``"True"`` for bools).
+        sample_weight: one non-negative weight per row of `frame` (e.g. reviewed labels weigh
+            more), passed to the estimator's fit; None: every row weighs 1.
 
     Raises:
-        ValueError: missing columns, no labeled rows, fewer than two classes, bad positive label.
+        ValueError: missing columns, no labeled rows, fewer than two classes, bad positive label,
+            weights that do not match the rows or are negative or not finite.
     """
     task = check_task(task)
     if target not in frame:
@@ -88,6 +93,16 @@ def fit_model(
     if labeled.empty:
         raise ValueError(f"no rows with a value in target {target!r}")
     X = prepare_features(labeled, spec)
+    fit_params: dict[str, Any] = {}
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=float)
+        if weights.shape != (len(frame),):
+            raise ValueError(
+                f"sample_weight has shape {weights.shape}; expected one weight per row ({len(frame)})"
+            )
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative")
+        fit_params[f"{MODEL_STEP}__sample_weight"] = weights[frame[target].notna().to_numpy()]
     if task == "regression":
         y: Any = pd.to_numeric(labeled[target], errors="raise").to_numpy(dtype=float)
         classes: tuple[str, ...] = ()
@@ -105,7 +120,7 @@ def fit_model(
     else:
         positive_label = None
     pipeline = build_pipeline(spec=spec, task=task, estimator=estimator, params=params, seed=seed)
-    pipeline.fit(X, y)
+    pipeline.fit(X, y, **fit_params)
     logger.info("fitted %s %s on %d rows x %d features", estimator, task, len(X), X.shape[1])
     return TrainedModel(
         pipeline=pipeline,

@@ -9,7 +9,9 @@ Rules (all thresholds are arguments of ``decide_retrain``):
   metric by more than ``performance_tolerance``, as a *relative* degradation:
   ``(champion - realized) / |champion|`` when higher is better,
   ``(realized - champion) / |champion|`` when lower is better (e.g. RMSE). A champion metric of
-  exactly 0 makes the degradation the absolute difference.
+  exactly 0 makes the degradation the absolute difference. With ``use_estimate`` a batch whose
+  labels have not arrived is judged by its *estimated* metric (CBPE, `monitoring.estimate`) instead:
+  the newest batch with either value counts, its realized value first; reasons say "estimated".
 * gates, applied only when a rule fired: ``cooldown_batches`` since the last retrain and
   ``min_labeled_rows`` labeled since then. A blocked decision keeps its ``triggers``.
 """
@@ -35,6 +37,7 @@ class BatchSignal:
     drift_share: float | None
     realized_metric: float | None
     labeled_rows: int
+    estimated_metric: float | None = None  # label-free estimate (classification), see estimate.py
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe plain dict."""
@@ -44,6 +47,7 @@ class BatchSignal:
             "drift_share": self.drift_share,
             "realized_metric": self.realized_metric,
             "labeled_rows": self.labeled_rows,
+            "estimated_metric": self.estimated_metric,
         }
 
 
@@ -74,6 +78,7 @@ def decide_retrain(
     min_labeled_rows: int = 500,
     has_champion: bool = True,
     metric_name: str = "metric",
+    use_estimate: bool = False,
 ) -> RetrainDecision:
     """Apply the retrain policy (see module docstring) to ``history`` (oldest → newest).
 
@@ -89,6 +94,7 @@ def decide_retrain(
         min_labeled_rows: no retrain with fewer new labeled rows than this (500).
         has_champion: False when no model serves yet.
         metric_name: how reasons name the metric (e.g. "AUC", "RMSE").
+        use_estimate: a batch without a realized metric is judged by its estimated one.
 
     Raises:
         ValueError: a parameter outside its range, naming it.
@@ -108,6 +114,7 @@ def decide_retrain(
                 higher_is_better=higher_is_better,
                 tolerance=performance_tolerance,
                 metric_name=metric_name,
+                use_estimate=use_estimate,
             ),
         ),
     ]
@@ -185,26 +192,32 @@ def _performance_rule(
     higher_is_better: bool,
     tolerance: float,
     metric_name: str,
+    use_estimate: bool = False,
 ) -> tuple[bool, str]:
     if not history:
         return False, "no performance check: no batches processed yet"
     if champion_metric is None:
         return False, f"no performance check: the champion has no holdout {metric_name}"
-    # With late labels the newest batch has no realized metric yet: judge the newest one that has.
-    measured = [b for b in history if b.realized_metric is not None]
-    if not measured:
+    # With late labels the newest batch has no realized metric yet: judge the newest one that has,
+    # or (use_estimate) the newest one with a realized or an estimated value, realized first.
+    judged = [(b, j) for b in history if (j := _judged_value(b, use_estimate=use_estimate)) is not None]
+    if not judged:
         newest = history[-1]
         return False, (
             f"no performance check: batch {newest.batch_id} has no realized {metric_name} yet "
-            f"({newest.labeled_rows:,} labeled rows)"
+            f"({newest.labeled_rows:,} labeled rows)" + (" and no estimate" if use_estimate else "")
         )
-    newest = measured[-1]
-    realized = newest.realized_metric
-    assert realized is not None  # filtered to measured batches above
-    worse_by = champion_metric - realized if higher_is_better else realized - champion_metric
+    newest, (value, estimated) = judged[-1]
+    worse_by = champion_metric - value if higher_is_better else value - champion_metric
     degradation = worse_by / abs(champion_metric) if champion_metric != 0 else worse_by
     side = "below" if higher_is_better else "above"
-    head = f"{metric_name} {realized:.3f} on batch {newest.batch_id} ({newest.labeled_rows:,} labeled rows)"
+    if estimated:
+        head = (
+            f"estimated {metric_name} {value:.3f} on batch {newest.batch_id} "
+            f"(no realized value yet, {newest.labeled_rows:,} labeled rows)"
+        )
+    else:
+        head = f"{metric_name} {value:.3f} on batch {newest.batch_id} ({newest.labeled_rows:,} labeled rows)"
     champion = f"the champion's holdout {champion_metric:.3f}"
     if degradation > tolerance:
         return True, f"{head} is {_pct(degradation)} {side} {champion} (tolerance {_pct(tolerance)})"
@@ -214,6 +227,15 @@ def _performance_rule(
         f"no performance trigger: {head} is {_pct(degradation)} {side} {champion}, "
         f"within tolerance {_pct(tolerance)}"
     )
+
+
+def _judged_value(batch: BatchSignal, *, use_estimate: bool) -> tuple[float, bool] | None:
+    """(value, is it an estimate) the performance rule judges a batch by; None when it has none."""
+    if batch.realized_metric is not None:
+        return batch.realized_metric, False
+    if use_estimate and batch.estimated_metric is not None:
+        return batch.estimated_metric, True
+    return None
 
 
 def _pct(fraction: float) -> str:

@@ -126,7 +126,7 @@ def labels_task(
         folder = quarantine_labels(ws, check, name=batch_id)
         get_run_logger().warning("%s; kept in %s", check.message, folder)
     if len(check.good):
-        ws.state.record_labels(check.good, replace=replace)
+        ws.state.record_labels(check.good, replace=replace, source="batch")
     return check
 
 
@@ -162,3 +162,32 @@ def monitoring_task(
         if path.exists():
             registry.log_artifact(run_id, path, folder=folder)
     return run_id
+
+
+@task(name="estimate-performance", cache_policy=NO_CACHE)
+def estimate_task(ws: Workspace, scored: Scored, *, run_id: str, facts: ProjectFacts) -> Any:
+    """The serving model's label-free estimate of the project metric on this batch (a
+    `monitoring.estimate.Estimate`; without a value for regression or a model with no calibration)."""
+    from monitoring.estimate import (
+        CALIBRATION_ARTIFACT,
+        NOT_ESTIMATED,
+        Calibration,
+        Estimate,
+        estimate_metric,
+    )
+
+    raw = ws.registry.read_json_artifact(run_id, CALIBRATION_ARTIFACT) if facts.task != "regression" else None
+    try:
+        calibration = Calibration.from_dict(raw) if raw else None
+        estimate = estimate_metric(
+            calibration,
+            scored.proba if facts.task == "multiclass" else scored.scores.to_numpy(),
+            task=facts.task,
+            metric=facts.metric,
+            classes=calibration.classes if calibration else facts.classes,
+        )
+    except ValueError as err:  # an unusable calibration costs the estimate, not the batch
+        get_run_logger().warning("v%s: no performance estimate: %s", scored.version, err)
+        return Estimate(None, facts.metric, scored.rows, NOT_ESTIMATED, f"unusable calibration: {err}")
+    get_run_logger().info("estimated %s: %s (%s)", facts.metric, estimate.value, estimate.note)
+    return estimate

@@ -8,17 +8,25 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from driftline.config import GateConfig
+from driftline.config import FairnessConfig, GateConfig
 from driftline.project import ProjectFacts
 from driftline.shadow import shadow_rows
 from driftline.training import WindowData
 from driftline.workspace import Workspace
 
 
-def gate_rules(g: GateConfig, *, metric: str, slices: tuple[str, ...] = ()) -> Any:
-    """The gate's rules (a `models.gate.GateRules`) from the `gate:` config section."""
+def gate_rules(
+    g: GateConfig,
+    *,
+    metric: str,
+    slices: tuple[str, ...] = (),
+    sensitive: tuple[str, ...] = (),
+    fairness: FairnessConfig | None = None,
+) -> Any:
+    """The gate's rules (a `models.gate.GateRules`) from the `gate:` (and `fairness:`) sections."""
     from models.gate import GateRules
 
+    f = fairness or FairnessConfig()
     return GateRules(
         metric=metric,
         mode=g.rule,
@@ -31,11 +39,20 @@ def gate_rules(g: GateConfig, *, metric: str, slices: tuple[str, ...] = ()) -> A
         slice_margin=g.slice_margin,
         slice_min_rows=g.slice_min_rows,
         baseline_min_improvement=g.baseline_min_improvement,
+        fairness=sensitive,
+        fairness_margin=g.fairness_margin,
+        fairness_measure=f.measure,
+        fairness_min_rows=f.min_group_rows,
     )
 
 
-def _rules(ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...]) -> Any:
-    return gate_rules(ws.config.gate, metric=facts.metric, slices=slices)
+def _rules(
+    ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...], sensitive: tuple[str, ...] = ()
+) -> Any:
+    cfg = ws.config
+    return gate_rules(
+        cfg.gate, metric=facts.metric, slices=slices, sensitive=sensitive, fairness=cfg.fairness
+    )
 
 
 @task(name="holdout-metrics", cache_policy=NO_CACHE)
@@ -73,6 +90,10 @@ def gate_task(
 
     target = ws.config.data.target
     slices = tuple(s for s in ws.config.gate.slices if s in data.holdout.columns)
+    sensitive = tuple(s for s in ws.config.data.sensitive if s in data.holdout.columns)
+    if len(sensitive) < len(ws.config.data.sensitive):
+        missing = sorted(set(ws.config.data.sensitive) - set(sensitive))
+        get_run_logger().warning("gate: sensitive column(s) %s not in the holdout; not judged", missing)
     baseline = baseline_predictions(
         data.train[target].to_numpy(),
         len(data.holdout),
@@ -85,10 +106,11 @@ def gate_task(
         challenger=challenger,
         champion=champion,
         baseline=baseline,
-        rules=_rules(ws, facts, slices=slices),
+        rules=_rules(ws, facts, slices=slices, sensitive=sensitive),
         task=facts.task,
         positive_label=model.positive_label,
         slice_values={s: data.holdout[s].to_numpy() for s in slices},
+        sensitive_values={s: data.holdout[s].to_numpy() for s in sensitive},
     )
     get_run_logger().info("gate: %s", decision.summary())
     return {**decision.to_dict(), "summary": decision.summary()}
@@ -126,3 +148,22 @@ def shadow_gate_task(
         positive_label=rows.positive_label,
     )
     return {**decision.to_dict(), "summary": decision.summary(), "source": "shadow"}
+
+
+@task(name="calibrate-candidate", cache_policy=NO_CACHE)
+def calibration_task(model: Any, preds: Any, holdout: pd.DataFrame, *, target: str) -> dict[str, Any] | None:
+    """The candidate's probabilities calibrated on its holdout, as the JSON artifact to log
+    (`monitoring.estimate`); None for regression or an empty holdout."""
+    from models.spec import label_text
+    from monitoring.estimate import fit_calibration
+
+    if model.task == "regression" or len(holdout) == 0:
+        return None
+    calibration = fit_calibration(
+        preds.score if model.task == "binary" else preds.proba,
+        label_text(holdout[target]),
+        task=model.task,
+        classes=model.classes,
+    )
+    get_run_logger().info("calibration: %s", calibration.note)
+    return calibration.to_dict()

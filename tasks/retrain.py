@@ -36,12 +36,14 @@ def long_window_task(
 
 @task(name="fit-candidate", cache_policy=NO_CACHE)
 def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None) -> Any:
+    from driftline.datasets import label_weights
     from models.spec import FeatureSpec
     from models.train import fit_model
 
     m = ws.config.model
     model = fit_model(
         frame,
+        sample_weight=label_weights(ws.state, frame, review_weight=ws.config.review.weight),
         target=ws.config.data.target,
         task=facts.task,
         estimator=estimator or m.estimator,

@@ -178,3 +178,80 @@ def test_late_labels_judge_the_newest_measured_batch_since_the_last_retrain() ->
 
     recovered = [*history[:1], BatchSignal("b1", False, 0.1, 0.66, 800), history[2]]
     assert decide(recovered, batches_since_retrain=2).triggers == ()
+
+
+def unlabeled(batch_id: str, estimate: float | None) -> BatchSignal:
+    """A batch whose labels have not arrived, with the champion's estimated metric."""
+    return BatchSignal(batch_id, False, 0.1, None, 0, estimated_metric=estimate)
+
+
+def test_an_estimate_is_ignored_unless_the_policy_uses_it() -> None:
+    history = [BatchSignal("b0", False, 0.1, 0.65, 800), unlabeled("b1", 0.58)]
+
+    decision = decide(history)
+
+    assert decision.triggers == ()
+    assert "no performance trigger: AUC 0.650 on batch b0 (800 labeled rows)" in decision.reasons[1]
+
+
+def test_with_use_estimate_a_batch_without_labels_fires_on_its_estimate() -> None:
+    history = [BatchSignal("b0", False, 0.1, 0.65, 800), unlabeled("b1", 0.60)]
+
+    decision = decide(history, use_estimate=True)
+
+    assert decision.retrain and decision.triggers == ("performance",)
+    assert decision.reasons[0] == (
+        "estimated AUC 0.600 on batch b1 (no realized value yet, 0 labeled rows) is 8% below the "
+        "champion's holdout 0.652 (tolerance 2%)"
+    )
+
+
+def test_a_realized_value_wins_over_the_estimate_of_the_same_batch() -> None:
+    labeled = BatchSignal("b1", False, 0.1, 0.65, 800, estimated_metric=0.55)
+
+    decision = decide([labeled], use_estimate=True)
+
+    assert decision.triggers == ()
+    assert decision.reasons[1] == (
+        "no performance trigger: AUC 0.650 on batch b1 (800 labeled rows) is 0.3% below the "
+        "champion's holdout 0.652, within tolerance 2%"
+    )
+
+
+def test_an_estimate_within_tolerance_and_a_batch_with_neither_say_so() -> None:
+    within = decide([unlabeled("b0", 0.66)], use_estimate=True)
+    neither = decide([unlabeled("b0", None)], use_estimate=True)
+
+    assert within.triggers == ()
+    assert within.reasons[1] == (
+        "no performance trigger: estimated AUC 0.660 on batch b0 (no realized value yet, 0 labeled "
+        "rows) is at least as good as the champion's holdout 0.652"
+    )
+    assert neither.reasons[1] == (
+        "no performance check: batch b0 has no realized AUC yet (0 labeled rows) and no estimate"
+    )
+    assert unlabeled("b0", 0.66).to_dict()["estimated_metric"] == 0.66
+
+
+def test_policy_inputs_carry_the_stored_estimate_and_the_config_key_turns_it_on(tmp_path: Any) -> None:
+    from driftline.config import parse_config
+    from driftline.signals import policy_inputs
+    from driftline.workspace import Workspace
+
+    raw = {"project": "shop", "data": {"target": "y"}, "storage": {"root": str(tmp_path)}}
+    ws = Workspace(parse_config({**raw, "policy": {"use_estimate": True}}, base_dir=tmp_path))
+    row = {"sha256": "0" * 64, "source": "b.csv", "raw_path": "b.csv", "status": "accepted", "rows": 10}
+    ws.state.add_batch(batch_id="b1", **row)
+    ws.state.update_batch("b1", estimated_metric=0.58, drift_detected=False)
+
+    inputs = policy_inputs(ws, champion_metric=0.652, has_champion=True)
+    decision = decide_retrain(
+        **inputs, higher_is_better=True, min_labeled_rows=0, use_estimate=ws.config.policy.use_estimate
+    )
+
+    assert inputs["history"][0].estimated_metric == 0.58
+    stored = ws.state.get_batch("b1")
+    assert stored is not None and stored.estimated_metric == 0.58
+    assert decision.triggers == ("performance",)
+    assert "estimated metric 0.580 on batch b1" in decision.reasons[0]
+    assert parse_config(raw, base_dir=tmp_path).policy.use_estimate is False

@@ -25,6 +25,7 @@ EXPECTED: dict[str, dict[str, str | None]] = {
     "replay": {"path": "string", "time_column": "string", "freq": None, "policy": "string"},
     "watch": {"folder": None, "config_path": "string", "settle_seconds": "number"},
     "contract-review": {"batch_id": None, "config_path": "string", "timeout_s": "integer"},
+    "review-queue": {"config_path": "string", "limit": "integer", "timeout_s": "integer"},
 }
 
 
