@@ -166,7 +166,7 @@ def test_down_stops_everything_and_up_keeps_the_ui_schedule(served_project: Serv
     assert set(up.started) == set(NAMES)
     api = served_project.prefect
     assert live_schedule(api) == ui_value  # serve() did not overwrite it with an older value
-    for name in ("batch-cycle", "retrain", "replay", "watch", "contract-review"):
+    for name in ("batch-cycle", "retrain", "replay", "watch", "contract-review", "review-queue"):
         assert not deployment(api, name)["paused"], f"{name} left paused after restart"
 
 
