@@ -130,3 +130,37 @@ def test_a_retrain_killed_midway_leaves_the_champion_whole_and_a_rerun_completes
     rerun = driftline("retrain", "--reason", "after the crash", "--json", cwd=project)
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["status"] == "done"
+
+
+def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return subprocess.Popen(
+        [DRIFTLINE, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_the_same_content_ingested_twice_at_once_is_processed_once(project):
+    batch = make_batch(400, seed=970, start=970_000)
+    batch.to_csv(project / "twin-a.csv", index=False)
+    batch.to_csv(project / "twin-b.csv", index=False)
+    procs = [
+        _start("ingest", name, "--no-retrain", "--json", cwd=project) for name in ("twin-a.csv", "twin-b.csv")
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-1500:] for o in outs]
+    statuses = sorted(json.loads(o[0])["status"] for o in outs)
+    assert statuses == ["accepted", "duplicate"]
+    batch_id = json.loads(outs[0][0])["batch_id"]
+    assert len(store(project).predictions_with_labels([batch_id])) == 400  # scored once
+
+
+def test_concurrent_ingests_of_different_files_keep_a_unique_gap_free_sequence(project):
+    names = []
+    for k in range(3):
+        make_batch(300, seed=980 + k, start=980_000 + k * 1000).to_csv(project / f"par-{k}.csv", index=False)
+        names.append(f"par-{k}.csv")
+    procs = [_start("ingest", name, "--no-retrain", "--json", cwd=project) for name in names]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1][-1500:] for o in outs]
+    seqs = [b.seq for b in store(project).list_batches()]
+    assert seqs == list(range(1, len(seqs) + 1))
