@@ -292,6 +292,8 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
     decision = _decide(ws, facts, champion)
     ws.state.update_batch(got.batch_id, decision=decision.to_dict(), stage=DONE)
     _alert_decision(ws, decision, batch_id=got.batch_id)
+    if not decision.retrain or "performance" not in decision.triggers:  # else alerted just above
+        _alert_estimate(ws, facts, champion, estimate, batch_id=got.batch_id)
     retrain = None
     if decision.retrain and allow_retrain:
         from flows.retrain import run_retrain
@@ -428,6 +430,32 @@ def _alert_fairness(ws: Workspace, result: Any, *, batch_id: str) -> None:
                 subject=column.column,
                 message=f"batch {batch_id}: {result.column_summary(column)} > fairness.max_disparity {limit}",
                 details={"batch_id": batch_id, "measure": result.measure, "column": asdict(column)},
+            ),
+        )
+
+
+def _alert_estimate(ws: Workspace, facts: Any, champion: Any, estimate: Any, *, batch_id: str) -> None:
+    """An *estimated* drop (labels not in yet) beyond `policy.performance_tolerance` is an alert
+    too, whether or not the policy acts on estimates (`policy.use_estimate`)."""
+    if estimate is None or estimate.value is None or champion is None:
+        return
+    recorded = champion.tags.get("driftline.holdout_metric")
+    if recorded in (None, "", "None") or champion.tags.get(TRIVIAL_TAG) == "true":
+        return
+    base = float(recorded)
+    drop = (base - estimate.value) if facts.higher_is_better else (estimate.value - base)
+    relative = drop / abs(base) if base else drop
+    tolerance = ws.config.policy.performance_tolerance
+    if relative > tolerance:
+        alerts.emit(
+            ws,
+            alerts.Alert(
+                kind=alerts.PERFORMANCE_DROP,
+                subject="estimated",
+                message=f"batch {batch_id}: estimated {facts.metric} {estimate.value:.3f} is {relative:.0%} "
+                f"worse than v{champion.version}'s holdout {base:.3f} (tolerance {tolerance:.0%}); "
+                "labels have not confirmed it yet",
+                details={"batch_id": batch_id, **estimate.to_dict()},
             ),
         )
 
