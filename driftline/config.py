@@ -72,6 +72,11 @@ class StorageConfig(_Section):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the batch/prediction log; default: sqlite under root."
     )
+    allow_outside_project: bool = Field(
+        False,
+        description="Let `root` point outside the project folder (by default it must stay inside, "
+        "so a typo such as '../..' cannot scatter state across the disk).",
+    )
 
 
 class ContractConfig(_Section):
@@ -321,6 +326,16 @@ class DriftlineConfig(_Section):
     def root(self) -> Path:
         root = self.storage.root
         return (root if root.is_absolute() else self.base_dir / root).resolve()
+
+    @model_validator(mode="after")
+    def _root_inside_project(self) -> DriftlineConfig:
+        base = self.base_dir.resolve()
+        if not self.storage.allow_outside_project and not self.root.is_relative_to(base):
+            raise ValueError(
+                f"storage.root {str(self.storage.root)!r} resolves to {self.root}, outside the project "
+                f"folder {base}; use a path inside it, or set storage.allow_outside_project: true"
+            )
+        return self
 
     @property
     def tracking_uri(self) -> str:

@@ -70,3 +70,19 @@ def test_config_show_masks_passwords_and_secret_parameters_but_keeps_env_referen
     assert "s3cr3t" not in masked and "abc" not in masked
     assert "postgresql://bob:***@db:5432/x" in masked and "token=***&x=1" in masked
     assert "http://u:${PW}@h" in masked and "http://h:5000/" in masked
+
+
+def test_storage_root_stays_inside_the_project_unless_allowed(tmp_path):
+    from driftline.config import ConfigError, parse_config
+
+    base = {"project": "p", "data": {"target": "y"}}
+    with pytest.raises(
+        ConfigError, match=r"storage.root '\.\./elsewhere' resolves to .*outside the project folder"
+    ):
+        parse_config({**base, "storage": {"root": "../elsewhere"}}, base_dir=tmp_path / "proj")
+    allowed = parse_config(
+        {**base, "storage": {"root": "../elsewhere", "allow_outside_project": True}},
+        base_dir=tmp_path / "proj",
+    )
+    assert allowed.root == (tmp_path / "elsewhere").resolve()
+    assert parse_config({**base, "storage": {"root": "state"}}, base_dir=tmp_path).root == tmp_path / "state"
