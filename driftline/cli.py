@@ -48,14 +48,17 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_project(config_path: Path) -> DriftlineConfig:
-    """Load and validate the config once, then set the process environment for this project."""
+def open_project(config_path: Path, *, read_only: bool = False) -> DriftlineConfig:
+    """Load and validate the config once, then set the process environment for this project
+    (`read_only`: only load it; nothing is created or started)."""
     from driftline.env import apply_process_env
 
     try:
         cfg = load_config(config_path)
     except ConfigError as e:
         raise fail(str(e), EXIT_USAGE) from None
+    if read_only:
+        return cfg
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     from driftline.processes import reap_orphan_prefect_servers
@@ -123,8 +126,8 @@ def quiet_libraries() -> None:
 
 @config_app.command("show")
 def config_show(config: ConfigOption = Path(CONFIG_FILE)) -> None:
-    """Print the resolved config, defaults included."""
-    cfg = open_project(config)
+    """Print the resolved config, defaults included (creates nothing)."""
+    cfg = open_project(config, read_only=True)
     out.print(
         mask_credentials(
             f"# {config.resolve()}\n# storage root: {cfg.root}\n# tracking URI: {cfg.tracking_uri}"

@@ -66,3 +66,13 @@ def test_debug_shows_the_traceback(tmp_path):
     corrupt_db(tmp_path)
     done = run("--debug", "status", cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" in done.stderr and "StateError" in done.stderr
+
+
+def test_config_show_creates_nothing_and_masks_passwords(tmp_path):
+    (tmp_path / "driftline.yaml").write_text(
+        CONFIG.replace("sqlite:///state.db", "postgresql://bob:s3cr3t@db.example:5432/drift")
+    )
+    done = run("config", "show", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "s3cr3t" not in done.stdout and "postgresql://bob:***@db.example:5432/drift" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["driftline.yaml"]
