@@ -38,6 +38,7 @@ CHAMPION_INTEGRITY = "champion_integrity"  # the champion cannot be loaded or is
 LATENCY_BREACH = "latency_breach"  # scoring latency above its limit
 REVIEW_CAPACITY = "review_capacity"  # the review queue was full: open items expired unanswered
 FAIRNESS_BREACH = "fairness_breach"  # a sensitive column's group disparity above its limit
+ATTRIBUTION_DRIFT = "attribution_drift"  # the champion relies on other features than in training
 TEST = "test"  # `driftline alerts test`
 
 INFO: Severity = "info"
@@ -58,6 +59,7 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     LATENCY_BREACH: WARNING,
     REVIEW_CAPACITY: WARNING,
     FAIRNESS_BREACH: WARNING,
+    ATTRIBUTION_DRIFT: WARNING,
     TEST: INFO,
 }
 KINDS = tuple(DEFAULT_SEVERITY)

@@ -1,4 +1,4 @@
-"""Model-side commands: init, retrain, promote, rollback, models, explain."""
+"""Model-side commands: init, retrain, promote, rollback, models (and `--compare`), explain."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from driftline.cli import (
     print_json,
     quiet_libraries,
 )
-from driftline.config import CONFIG_FILE, ConfigError
+from driftline.config import CONFIG_FILE, ConfigError, DriftlineConfig
 
 
 @app.command()
@@ -132,10 +132,29 @@ def rollback(
 
 
 @app.command()
-def models(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
-    """List versions, aliases, holdout metrics, gate decisions and the promotion ledger."""
+def models(
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            metavar="A B",
+            help="Compare the SHAP importance of versions A and B (rank correlation, top-k overlap).",
+        ),
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(help="With --compare: top features compared (default: attribution.top_k).", min=1),
+    ] = None,
+    config: ConfigOption = Path(CONFIG_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """List versions, aliases, holdout metrics, gate decisions and the promotion ledger; with
+    `--compare A B`, how differently two versions attribute (SHAP importance per feature)."""
     cfg = open_project(config)
     quiet_libraries()
+    if compare is not None:
+        _compare(cfg, compare, top=top, as_json=as_json)
+        return
     from driftline.reporting import models_summary
 
     summary = models_summary(cfg)
@@ -145,6 +164,64 @@ def models(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False
     from driftline.cli_render import render_models
 
     render_models(out, summary)
+
+
+SHAP_TABLE = "shap/importance.csv"  # what the retrain flow's explain task logs per version
+
+
+def _compare(cfg: DriftlineConfig, versions: tuple[str, str], *, top: int | None, as_json: bool) -> None:
+    """`models --compare A B`: A's importance is the reference, B's the current side."""
+    from driftline.workspace import Workspace
+    from mlflow_server.registry import RegistryError
+    from monitoring.attribution import compare_importance
+
+    registry = Workspace(cfg).registry
+    tables = []
+    for version in versions:
+        try:
+            info = registry.get_version(version)
+        except RegistryError as e:
+            raise fail(str(e), EXIT_USAGE) from None
+        table = registry.read_csv_artifact(info.run_id, SHAP_TABLE)
+        if table is None:
+            raise fail(
+                f"v{version} has no SHAP table ({SHAP_TABLE}): SHAP failed or was skipped when it was trained"
+            )
+        tables.append(table)
+    a = cfg.attribution
+    try:
+        result = compare_importance(
+            tables[0],
+            tables[1],
+            top_k=top or a.top_k,
+            min_rank_correlation=a.min_rank_correlation,
+            min_top_k_overlap=a.min_top_k_overlap,
+            min_features=a.min_features,
+        )
+    except ValueError as e:  # a stored table that is not an importance table
+        raise fail(f"cannot compare v{versions[0]} and v{versions[1]}: {e}") from None
+    if as_json:
+        print_json({"a": versions[0], "b": versions[1], **result.to_dict(all_features=True)})
+        return
+    from rich.table import Table
+
+    va, vb = (f"v{v}" for v in versions)
+    table = Table("feature")
+    for heading in (f"importance {va}", f"importance {vb}", f"rank {va}", f"rank {vb}"):
+        table.add_column(heading, justify="right")
+    for f in result.features:
+        table.add_row(
+            f.feature,
+            f"{f.reference:.4g}",
+            f"{f.current:.4g}",
+            str(f.reference_rank or "—"),
+            str(f.current_rank or "—"),
+        )
+    out.print(table)
+    corr = "n/a" if result.rank_correlation is None else f"{result.rank_correlation:.3f}"
+    overlap = "n/a" if result.top_k_overlap is None else f"{result.top_k_overlap:.2f}"
+    out.print(f"rank correlation {corr}, top-{result.top_k} overlap {overlap}", highlight=False)
+    out.print(f"{va} → {vb}: {result.summary()}", highlight=False)
 
 
 @app.command()

@@ -164,7 +164,19 @@ def replay_config(
     drift = {"html_report": False, **(raw.get("drift") or {})}
     # Nor a full SHAP summary per retrain: a smaller sample keeps the tables and plots.
     model = {"shap_rows": REPLAY_SHAP_ROWS, **(raw.get("model") or {})}
-    out = {"project": project, **raw, "data": merged, "drift": drift, "model": model}
+    # Nor per-batch attribution (SHAP on each batch: 0.1-2.6 s per batch on the streams) or a
+    # review queue nobody answers: neither changes what the policies are compared on.
+    attribution = {"enabled": False, **(raw.get("attribution") or {})}
+    review = {"enabled": False, **(raw.get("review") or {})}
+    out = {
+        "project": project,
+        **raw,
+        "data": merged,
+        "drift": drift,
+        "model": model,
+        "attribution": attribution,
+        "review": review,
+    }
     if expanding:
         out["window"] = {**(raw.get("window") or {}), "expanding": True}
     if recent_only:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -24,6 +24,9 @@ from flows.artifacts import publish_batch, publish_gate_decision
 from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
 from monitoring.estimate import side_by_side
 from tasks import batch as t
+
+if TYPE_CHECKING:
+    from monitoring.attribution import AttributionDrift
 
 PREDICTION_SCORE = "__prediction_score"
 
@@ -279,6 +282,21 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
     if fairness is not None:
         metrics |= fairness.metrics()  # charted in the MLflow monitoring run, one step per batch
         _alert_fairness(ws, fairness, batch_id=got.batch_id)
+    attribution = None
+    if cfg.attribution.enabled and champion is not None and seq % cfg.attribution.every == 0:
+        attribution = _attribution(ws, frame, champion, facts)
+        if attribution is not None and attribution.drifted:
+            alerts.emit(
+                ws,
+                alerts.Alert(
+                    kind=alerts.ATTRIBUTION_DRIFT,
+                    subject=f"v{champion.version}",
+                    message=attribution.summary(),
+                    details={"batch_id": got.batch_id, **attribution.to_dict()},
+                ),
+            )
+    if attribution is not None:
+        metrics |= attribution.metrics()  # charted per batch in the MLflow monitoring run
     artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
     t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
     ws.state.update_batch(got.batch_id, stage="monitored")
@@ -320,6 +338,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         "retrain": retrain or shadow_gate,
         "labels_rejected": checked.message if checked is not None and checked.message else None,
         "fairness": fairness.to_dict() if fairness else None,
+        "attribution": attribution.to_dict() if attribution else None,
         "estimate": estimate.to_dict() if estimate else None,
         "review": queued.to_dict() if queued is not None else None,
     }
@@ -344,6 +363,35 @@ def _duplicate(ws: Workspace, out: dict[str, Any], previous_status: str | None) 
         "decision": None,
         "retrain": None,
     }
+
+
+def _attribution(ws: Workspace, frame: pd.DataFrame, champion: Any, facts: Any) -> AttributionDrift | None:
+    """The champion's SHAP importance on a sample of this batch vs on its training data (optional:
+    None, with the reason logged, when the batch is small, the version has no table or SHAP fails)."""
+    from driftline.promotion import load_model
+    from models.spec import FeatureSpec
+    from monitoring.attribution import AttributionSettings, batch_attribution
+
+    if champion.tags.get(TRIVIAL_TAG) == "true":  # the trivial baseline has no SHAP table
+        return None
+    a = ws.config.attribution
+    result = batch_attribution(
+        load_model(ws, champion.version),  # cached per process: score_task loaded it already
+        frame,
+        spec=FeatureSpec(numeric=facts.numeric, categorical=facts.categorical),
+        reference_table=ws.registry.read_csv_artifact(champion.run_id, "shap/importance.csv"),
+        rows=a.rows,
+        seed=ws.config.model.seed,
+        settings=AttributionSettings(
+            top_k=a.top_k,
+            min_rank_correlation=a.min_rank_correlation,
+            min_top_k_overlap=a.min_top_k_overlap,
+            min_rows=a.min_rows,
+            min_features=a.min_features,
+        ),
+    )
+    get_run_logger().info("attribution: %s", result.summary() if result else "not compared (see log)")
+    return result
 
 
 def _initial_reference(ws: Workspace) -> pd.DataFrame | None:
