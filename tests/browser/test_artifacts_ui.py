@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 HOSTILE = "</script><script>alert(1)</script>"
 HOSTILE_PROJECT = "hostile-check"
 PUBLISH_TIMEOUT_S = 180
-browser, shots = ui.browser, ui.shots  # the Chromium and screenshot fixtures of the UI tests
+shots = ui.shots  # the screenshot fixture of the UI tests (the browser comes from conftest)
 page_text, wait_text = ui.page_text, ui.wait_text
 
 # Run in a fresh process: the flow run and its artifacts land on the served server, as a

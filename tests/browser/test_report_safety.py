@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.browser.chromium import CHROMEDRIVER, CHROMIUM, PAGE_TIMEOUT_S
+
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a dev dependency) is not installed")
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
@@ -30,39 +30,12 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver",
     ),
 ]
-PAGE_TIMEOUT_S = 60.0
 SETTLE_S = 1.0  # after rendering: time for a late onerror/onload handler to have fired
 
 BREAKOUT = "</script><script>window.__pwned=2;alert(2)</script>"
 IMG = '<img src=x onerror="window.__pwned=1;alert(1)">'
 ATTR = '"><svg onload="window.__pwned=3;alert(3)">'
 PAYLOADS = (BREAKOUT, IMG, ATTR)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1500,950",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    # An explicit driver path: Selenium Manager stays idle and downloads nothing.
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def hostile_frame(seed: int, *, rows: int, shift: float = 0.0) -> pd.DataFrame:

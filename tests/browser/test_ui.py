@@ -11,13 +11,14 @@ import os
 import shutil
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from driftline.servers import watch_folder
+from tests.browser.chromium import CHROMEDRIVER, CHROMIUM, PAGE_TIMEOUT_S
 from tests.servers import (
     ServedProject,
     deployment,
@@ -29,7 +30,6 @@ from tests.servers import (
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a dev dependency) is not installed")
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.server,
@@ -39,34 +39,7 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver",
     ),
 ]
-PAGE_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 300.0
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1500,950",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    # An explicit driver path: Selenium Manager stays idle and downloads nothing.
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
