@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -27,6 +26,7 @@ from driftline.config import ConfigError, DriftlineConfig, parse_config
 from driftline.notify import Delivery
 from driftline.state import StateStore
 from driftline.workspace import Workspace
+from tests.cli_runner import invoke
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -380,21 +380,7 @@ def test_an_existing_database_gets_the_alerts_table(tmp_path):
 
 def cli(*args: str, cwd: Path) -> Any:
     """`driftline ...` in-process; the environment the command sets for itself is undone."""
-    from typer.testing import CliRunner
-
-    from driftline import cli_alerts  # noqa: F401 - registers the commands
-    from driftline.cli import app
-
-    saved, here = dict(os.environ), Path.cwd()
-    level = logging.getLogger("driftline.alerts").level
-    try:
-        os.chdir(cwd)
-        return CliRunner().invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(here)
-        os.environ.clear()
-        os.environ.update(saved)
-        logging.getLogger("driftline.alerts").setLevel(level)
+    return invoke(*args, cwd=cwd)
 
 
 def write_project(tmp_path: Path, alerts_section: dict[str, Any]) -> DriftlineConfig:

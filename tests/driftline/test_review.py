@@ -4,7 +4,6 @@ back through an export file (on a real state store, no Prefect)."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from driftline.datasets import label_weights, labeled_frame
 from driftline.project import ProjectFacts, facts_path
 from driftline.state import StateStore
 from driftline.workspace import Workspace
+from tests.cli_runner import invoke
 
 SETTINGS: dict[str, Any] = {"max_rows": 50, "binary_margin": 0.1, "multiclass_max_prob": 0.5}
 FACTS = ProjectFacts("binary", ("x0", "x1"), ("colour",), "auc", True, "1", classes=("0", "1"))
@@ -312,19 +312,8 @@ def test_an_old_database_gets_the_label_source_column(tmp_path):
 
 # The CLI ----------------------------------------------------------------------------------------------
 def cli(*args: str, cwd: Path) -> Any:
-    from typer.testing import CliRunner
-
-    from driftline import cli_review  # noqa: F401 - registers the commands
-    from driftline.cli import app
-
-    saved, here = dict(os.environ), Path.cwd()
-    try:
-        os.chdir(cwd)
-        return CliRunner().invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(here)
-        os.environ.clear()
-        os.environ.update(saved)
+    """`driftline ...` in-process; the environment the command sets for itself is undone."""
+    return invoke(*args, cwd=cwd)
 
 
 def test_cli_lists_exports_and_imports_and_fails_on_a_rejected_answer(tmp_path):

@@ -1,0 +1,27 @@
+"""`driftline ...` in-process through typer's runner, with the environment and logging the command
+sets for itself undone afterwards (for CLI tests that need no subprocess)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+
+def invoke(*args: str, cwd: Path) -> Any:
+    from typer.testing import CliRunner
+
+    from driftline import cli_alerts, cli_review  # noqa: F401 - register the commands
+    from driftline.cli import app
+
+    saved, here = dict(os.environ), Path.cwd()
+    level = logging.getLogger("driftline.alerts").level
+    try:
+        os.chdir(cwd)
+        return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+        logging.getLogger("driftline.alerts").setLevel(level)
