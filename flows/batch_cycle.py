@@ -9,7 +9,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
-from driftline import alerts, review
+from driftline import alerts, batch_alerts, review
 from driftline.batch_io import BatchReadError
 from driftline.config import load_config
 from driftline.faults import checkpoint
@@ -262,7 +262,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         | clock.metrics()
         | side_by_side(facts.metric, estimated=estimate.value if estimate else None, realized=serving_metric)
     )
-    _alert_latency(ws, scored_by[0] if scored_by else None, batch_id=got.batch_id)
+    batch_alerts.alert_latency(ws, scored_by[0] if scored_by else None, batch_id=got.batch_id)
     fairness = None
     if cfg.data.sensitive and labeled and scored_by:  # scored_by[0] is the champion
         from monitoring.fairness import batch_fairness
@@ -281,7 +281,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         )
     if fairness is not None:
         metrics |= fairness.metrics()  # charted in the MLflow monitoring run, one step per batch
-        _alert_fairness(ws, fairness, batch_id=got.batch_id)
+        batch_alerts.alert_fairness(ws, fairness, batch_id=got.batch_id)
     attribution = None
     if cfg.attribution.enabled and champion is not None and seq % cfg.attribution.every == 0:
         attribution = _attribution(ws, frame, champion, facts)
@@ -309,9 +309,9 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         shadow_gate = run_shadow_gate(ws, facts)
     decision = _decide(ws, facts, champion)
     ws.state.update_batch(got.batch_id, decision=decision.to_dict(), stage=DONE)
-    _alert_decision(ws, decision, batch_id=got.batch_id)
+    batch_alerts.alert_decision(ws, decision, batch_id=got.batch_id)
     if not decision.retrain or "performance" not in decision.triggers:  # else alerted just above
-        _alert_estimate(ws, facts, champion, estimate, batch_id=got.batch_id)
+        batch_alerts.alert_estimate(ws, facts, champion, estimate, batch_id=got.batch_id)
     retrain = None
     if decision.retrain and allow_retrain:
         from flows.retrain import run_retrain
@@ -439,85 +439,3 @@ def _alert_streaks(ws: Workspace) -> None:
                 details=streak,
             ),
         )
-
-
-def _alert_latency(ws: Workspace, scored: Any, *, batch_id: str) -> None:
-    """The champion's scoring beyond the service levels in `latency:` is an alert."""
-    if scored is None:
-        return
-    limits = ws.config.latency
-    p99 = scored.latency_percentiles().get("p99")
-    breaches = []
-    if limits.max_ms_per_row_p99 is not None and p99 is not None and p99 > limits.max_ms_per_row_p99:
-        breaches.append(f"p99 scoring latency {p99:.3f} ms/row > {limits.max_ms_per_row_p99} ms/row")
-    rate = scored.rows_per_second
-    if limits.min_rows_per_second is not None and rate is not None and rate < limits.min_rows_per_second:
-        breaches.append(f"throughput {rate:,.0f} rows/s < {limits.min_rows_per_second:,.0f} rows/s")
-    if breaches:
-        alerts.emit(
-            ws,
-            alerts.Alert(
-                kind=alerts.LATENCY_BREACH,
-                subject=f"v{scored.version}",
-                message=f"batch {batch_id} scored by v{scored.version}: " + "; ".join(breaches),
-                details={"batch_id": batch_id, **scored.to_dict()},
-            ),
-        )
-
-
-def _alert_fairness(ws: Workspace, result: Any, *, batch_id: str) -> None:
-    """A sensitive column whose group disparity exceeds `fairness.max_disparity` is an alert."""
-    from dataclasses import asdict
-
-    limit = ws.config.fairness.max_disparity
-    for column in result.breaches(limit):
-        alerts.emit(
-            ws,
-            alerts.Alert(
-                kind=alerts.FAIRNESS_BREACH,
-                subject=column.column,
-                message=f"batch {batch_id}: {result.column_summary(column)} > fairness.max_disparity {limit}",
-                details={"batch_id": batch_id, "measure": result.measure, "column": asdict(column)},
-            ),
-        )
-
-
-def _alert_estimate(ws: Workspace, facts: Any, champion: Any, estimate: Any, *, batch_id: str) -> None:
-    """An *estimated* drop (labels not in yet) beyond `policy.performance_tolerance` is an alert
-    too, whether or not the policy acts on estimates (`policy.use_estimate`)."""
-    if estimate is None or estimate.value is None or champion is None:
-        return
-    recorded = champion.tags.get("driftline.holdout_metric")
-    if recorded in (None, "", "None") or champion.tags.get(TRIVIAL_TAG) == "true":
-        return
-    base = float(recorded)
-    drop = (base - estimate.value) if facts.higher_is_better else (estimate.value - base)
-    relative = drop / abs(base) if base else drop
-    tolerance = ws.config.policy.performance_tolerance
-    if relative > tolerance:
-        alerts.emit(
-            ws,
-            alerts.Alert(
-                kind=alerts.PERFORMANCE_DROP,
-                subject="estimated",
-                message=f"batch {batch_id}: estimated {facts.metric} {estimate.value:.3f} is {relative:.0%} "
-                f"worse than v{champion.version}'s holdout {base:.3f} (tolerance {tolerance:.0%}); "
-                "labels have not confirmed it yet",
-                details={"batch_id": batch_id, **estimate.to_dict()},
-            ),
-        )
-
-
-def _alert_decision(ws: Workspace, decision: Any, *, batch_id: str) -> None:
-    """Drift or a performance drop that asks for a retrain is an alert (blocked or not)."""
-    for trigger, kind in (("drift", alerts.DRIFT_TRIGGER), ("performance", alerts.PERFORMANCE_DROP)):
-        if trigger in decision.triggers:
-            alerts.emit(
-                ws,
-                alerts.Alert(
-                    kind=kind,
-                    subject=trigger,
-                    message="; ".join(decision.reasons),
-                    details={"batch_id": batch_id, "retrain": decision.retrain},
-                ),
-            )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from driftline import alerts
+from driftline.batch_alerts import alert_estimate as _alert_estimate
 from driftline.config import parse_config
 from driftline.project import ProjectFacts
 from driftline.workspace import Workspace
-from flows.batch_cycle import _alert_estimate
 from mlflow_server.registry import TRIVIAL_TAG, VersionInfo
 from monitoring.estimate import Estimate
 

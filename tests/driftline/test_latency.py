@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from driftline import alerts
+from driftline.batch_alerts import alert_latency as _alert_latency
 from driftline.config import parse_config
 from driftline.scoring import Scored, score_batch
 from driftline.stage_clock import StageClock
 from driftline.workspace import Workspace
-from flows.batch_cycle import _alert_latency
 
 
 def scored(per_row: tuple[float, ...], *, rows: int = 5000, ms: float = 50.0) -> Scored:
