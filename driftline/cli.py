@@ -19,6 +19,7 @@ from driftline.config import (
     load_config,
     mask_credentials,
 )
+from driftline.relocate import relocate_project
 
 app = typer.Typer(
     name="driftline",
@@ -59,6 +60,9 @@ def open_project(config_path: Path, *, read_only: bool = False) -> DriftlineConf
         raise fail(str(e), EXIT_USAGE) from None
     if read_only:
         return cfg
+    moved = relocate_project(cfg)
+    if moved is not None:
+        err.print(f"[yellow]note:[/] {moved.describe()}", highlight=False, soft_wrap=True)
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     from driftline.processes import reap_orphan_prefect_servers
@@ -264,10 +268,12 @@ def labels(
         out.print(f"recorded {result['recorded']} labels for {len(result['batches'])} batch(es)")
         for batch_id, perf in result["performance"].items():
             out.print(f"  {batch_id}: {perf}")
+    # soft_wrap: one line each, whatever the width (a log file or a pipe gets 80 columns)
     if result["rejected"]:
-        err.print(f"[bold red]error:[/] {result['rejected_message']}; not recorded", highlight=False)
+        kept = f"; not recorded, kept in {result['quarantine']}" if result.get("quarantine") else "; not recorded"
+        err.print(f"[bold red]error:[/] {result['rejected_message']}{kept}", highlight=False, soft_wrap=True)
     if result["unknown"]:
-        err.print(f"[bold red]error:[/] {result['unknown_message']}", highlight=False)
+        err.print(f"[bold red]error:[/] {result['unknown_message']}", highlight=False, soft_wrap=True)
     if result["unknown"] or result["rejected"]:
         raise typer.Exit(EXIT_ERROR)
 
