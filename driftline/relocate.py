@@ -128,7 +128,8 @@ def _rewrite_prefix(db: Path, old: Path, new: Path) -> int:
                 for before, after in pairs:
                     cur = conn.execute(
                         f'UPDATE "{table}" SET "{column}" = CASE WHEN "{column}" = ? THEN ? '
-                        f'ELSE replace("{column}", ?, ?) END WHERE "{column}" = ? OR instr("{column}", ?) > 0',
+                        f'ELSE replace("{column}", ?, ?) END '
+                        f'WHERE "{column}" = ? OR instr("{column}", ?) > 0',
                         (before, after, before + "/", after + "/", before, before + "/"),
                     )
                     changed += cur.rowcount

@@ -25,7 +25,8 @@ def driftline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
 
 
 def test_a_copied_project_writes_only_into_its_own_folder(prefect_harness, tmp_path):
@@ -52,7 +53,8 @@ def test_a_copied_project_writes_only_into_its_own_folder(prefect_harness, tmp_p
     done = driftline("ingest", str(again), "--no-retrain", "--json", cwd=copy)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["scoring"]["rows_scored"] == 1000 and result["scoring"]["model_version"] == first_champion(ws)
+    scoring = result["scoring"]
+    assert scoring["rows_scored"] == 1000 and scoring["model_version"] == first_champion(ws)
     assert result["drift"]["report"].startswith(str(copy))
     assert "the project moved" not in done.stderr  # rewritten once, recorded
 
