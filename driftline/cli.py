@@ -19,7 +19,7 @@ from driftline.config import (
     load_config,
     mask_credentials,
 )
-from driftline.relocate import relocate_project
+from driftline.relocate import relocate_project, sqlite_file
 
 app = typer.Typer(
     name="driftline",
@@ -49,9 +49,10 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_project(config_path: Path, *, read_only: bool = False) -> DriftlineConfig:
+def open_project(config_path: Path, *, read_only: bool = False, creates: bool = True) -> DriftlineConfig:
     """Load and validate the config once, then set the process environment for this project
-    (`read_only`: only load it; nothing is created or started)."""
+    (`read_only`: only load it; nothing is created or started. `creates=False`: the environment
+    is set, but no folder is made)."""
     from driftline.env import apply_process_env
 
     try:
@@ -64,7 +65,8 @@ def open_project(config_path: Path, *, read_only: bool = False) -> DriftlineConf
     if moved is not None:
         err.print(f"[yellow]note:[/] {moved.describe()}", highlight=False, soft_wrap=True)
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
-    cfg.prefect_home.mkdir(parents=True, exist_ok=True)
+    if creates:
+        cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     from driftline.processes import reap_orphan_prefect_servers
 
     for pid in reap_orphan_prefect_servers(cfg.prefect_home):
@@ -73,6 +75,32 @@ def open_project(config_path: Path, *, read_only: bool = False) -> DriftlineConf
             highlight=False,
         )
     return use_running_servers(cfg, config_path)
+
+
+def open_for_reading(config_path: Path, *, as_json: bool = False) -> DriftlineConfig:
+    """For commands that only read. When the project has no storage yet (a fresh clone of a
+    project repository: the config and contract are in git, the stores are not), one line says so
+    and the command exits 0 having created nothing; otherwise the project opens without creating
+    any folder."""
+    cfg = open_project(config_path, read_only=True)
+    if not has_storage(cfg):
+        if as_json:
+            print_json({"project": cfg.project, "storage": str(cfg.root), "exists": False})
+        else:
+            out.print(
+                f"{cfg.project}: nothing here yet: no project storage at {cfg.root} "
+                "(run `driftline init` or `driftline ingest FILE` to start it)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(EXIT_OK)
+    return open_project(config_path, creates=False)
+
+
+def has_storage(cfg: DriftlineConfig) -> bool:
+    """The project's state store exists (always assumed for a database server)."""
+    state_db = sqlite_file(cfg.database_url)
+    return state_db is None or state_db.exists()
 
 
 def use_running_servers(cfg: DriftlineConfig, config_path: Path) -> DriftlineConfig:
@@ -270,7 +298,11 @@ def labels(
             out.print(f"  {batch_id}: {perf}")
     # soft_wrap: one line each, whatever the width (a log file or a pipe gets 80 columns)
     if result["rejected"]:
-        kept = f"; not recorded, kept in {result['quarantine']}" if result.get("quarantine") else "; not recorded"
+        kept = (
+            f"; not recorded, kept in {result['quarantine']}"
+            if result.get("quarantine")
+            else "; not recorded"
+        )
         err.print(f"[bold red]error:[/] {result['rejected_message']}{kept}", highlight=False, soft_wrap=True)
     if result["unknown"]:
         err.print(f"[bold red]error:[/] {result['unknown_message']}", highlight=False, soft_wrap=True)
@@ -280,8 +312,8 @@ def labels(
 
 @app.command()
 def status(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
-    """Summarise batches, quarantine, champion and the latest drift."""
-    cfg = open_project(config)
+    """Summarise batches, quarantine, champion and the latest drift (creates nothing)."""
+    cfg = open_for_reading(config, as_json=as_json)
     quiet_libraries()
     from driftline.reporting import status_summary
 

@@ -18,6 +18,7 @@ from driftline.cli import (
     JsonOption,
     app,
     fail,
+    open_for_reading,
     open_project,
     out,
     print_json,
@@ -49,7 +50,7 @@ def alerts_list(
 
     if kind is not None and kind not in KINDS:
         raise fail(f"--kind {kind!r} is not an alert kind; known: {', '.join(KINDS)}", EXIT_USAGE)
-    rows = Workspace(open_project(config)).state.list_alerts(limit=limit, kind=kind)
+    rows = Workspace(open_for_reading(config, as_json=as_json)).state.list_alerts(limit=limit, kind=kind)
     if as_json:
         print_json(rows)
         return

@@ -15,6 +15,7 @@ from driftline.cli import (
     contract_app,
     err,
     fail,
+    open_for_reading,
     open_project,
     out,
     print_json,
@@ -29,7 +30,7 @@ def contract_review(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOptio
     from driftline.contract_ops import review
     from driftline.workspace import Workspace
 
-    found = review(Workspace(open_project(config)))
+    found = review(Workspace(open_for_reading(config, as_json=as_json)))
     if as_json:
         print_json(found)
         return
@@ -93,7 +94,7 @@ def contract_diff(
     from driftline.contract_ops import read_ledger, suite_version
     from driftline.workspace import Workspace
 
-    ws = Workspace(open_project(config))
+    ws = Workspace(open_for_reading(config, as_json=as_json))
     try:
         after = suite_version(ws, new)
         before = suite_version(ws, old if old is not None else max(rv.version(after) - 1, 1))

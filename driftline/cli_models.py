@@ -14,6 +14,7 @@ from driftline.cli import (
     app,
     err,
     fail,
+    open_for_reading,
     open_project,
     out,
     print_json,
@@ -150,7 +151,7 @@ def models(
 ) -> None:
     """List versions, aliases, holdout metrics, gate decisions and the promotion ledger; with
     `--compare A B`, how differently two versions attribute (SHAP importance per feature)."""
-    cfg = open_project(config)
+    cfg = open_for_reading(config, as_json=as_json)
     quiet_libraries()
     if compare is not None:
         _compare(cfg, compare, top=top, as_json=as_json)
@@ -233,7 +234,7 @@ def explain(
     as_json: JsonOption = False,
 ) -> None:
     """Per-row SHAP contributions: why did the model predict what it predicted?"""
-    cfg = open_project(config)
+    cfg = open_for_reading(config, as_json=as_json)
     quiet_libraries()
     from driftline.batch_io import BatchReadError
     from driftline.explaining import explain_file

@@ -17,6 +17,7 @@ from driftline.cli import (
     app,
     err,
     fail,
+    open_for_reading,
     open_project,
     out,
     print_json,
@@ -40,7 +41,7 @@ def review_list(
     """List open review items: batch, row key, what the model predicted and how sure it was."""
     from driftline.workspace import Workspace
 
-    cfg = open_project(config)
+    cfg = open_for_reading(config, as_json=as_json)
     state = Workspace(cfg).state
     items = state.open_reviews(limit)
     total = state.count_open_reviews()

@@ -57,11 +57,13 @@ def relocate_project(cfg: DriftlineConfig) -> Relocation | None:
         return None
     new_root = cfg.root.resolve()
     stores = [state_db] + [p for p in [sqlite_file(cfg.tracking_uri)] if p is not None and p.exists()]
-    old_root = _recorded_root(state_db) or _root_from_artifacts(stores[1:], cfg)
+    recorded = _recorded_root(state_db)
+    old_root = recorded or _root_from_artifacts(stores[1:], cfg)
     rewritten = 0
     if old_root is not None and old_root != new_root:
         rewritten = sum(_rewrite_prefix(db, old_root, new_root) for db in stores)
-    _record_root(state_db, new_root)
+    if recorded != new_root:
+        _record_root(state_db, new_root)
     if old_root is None or old_root == new_root:
         return None
     return Relocation(old_root, new_root, rewritten)

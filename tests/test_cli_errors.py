@@ -76,3 +76,24 @@ def test_config_show_creates_nothing_and_masks_passwords(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "s3cr3t" not in done.stdout and "postgresql://bob:***@db.example:5432/drift" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["driftline.yaml"]
+
+
+READ_ONLY = [
+    ["status"],
+    ["status", "--json"],
+    ["models"],
+    ["alerts"],
+    ["contract", "review"],
+    ["review", "list"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+def test_read_only_commands_on_a_fresh_clone_create_nothing(tmp_path, args):
+    # A project repository as cloned: the config is in git, the stores (.driftline/) are not.
+    (tmp_path / "driftline.yaml").write_text("project: p\ndata:\n  target: y\n")
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "nothing here yet" in done.stdout or '"exists": false' in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["driftline.yaml"]

@@ -31,6 +31,7 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
 
 def test_a_copied_project_writes_only_into_its_own_folder(prefect_harness, tmp_path):
     ws = build_project(tmp_path / "a")
+    champion = first_champion(ws)
     original = ws.config.base_dir.resolve()
     copy = tmp_path / "b" / "proj"
     shutil.copytree(original, copy)
@@ -54,7 +55,7 @@ def test_a_copied_project_writes_only_into_its_own_folder(prefect_harness, tmp_p
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     scoring = result["scoring"]
-    assert scoring["rows_scored"] == 1000 and scoring["model_version"] == first_champion(ws)
+    assert scoring["rows_scored"] == 1000 and scoring["model_version"] == champion
     assert result["drift"]["report"].startswith(str(copy))
     assert "the project moved" not in done.stderr  # rewritten once, recorded
 
@@ -65,3 +66,16 @@ def test_the_state_records_the_folder_it_was_opened_in(prefect_harness, tmp_path
     ws = build_project(tmp_path)
     assert relocate_project(ws.config) is None  # first record, nothing moved
     assert ws.state.get_meta(ROOT_KEY) == str(ws.root.resolve())
+
+
+def test_read_only_commands_leave_an_existing_project_as_it_was(prefect_harness, tmp_path):
+    ws = build_project(tmp_path)
+    driftline("status", cwd=ws.config.base_dir)  # first open records the folder (one meta write)
+    before = tree(ws.config.base_dir)
+    for args in (["status"], ["models", "--json"], ["alerts"], ["contract", "review"], ["review", "list"]):
+        done = driftline(*args, cwd=ws.config.base_dir)
+        assert done.returncode == 0, (args, done.stderr)
+    after = tree(ws.config.base_dir)
+    assert sorted(set(after) - set(before)) == [], "a read-only command created files"
+    changed = sorted(k for k in before if after.get(k) != before[k])
+    assert changed == [], f"read-only commands changed {changed}"
