@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_contracts.dtypes import column_kind, looks_like_dates, python_value, type_list
+from data_contracts.dtypes import DATE_LIKE, column_kind, looks_like_dates, python_value, type_list
 from data_contracts.results import BLOCK, SEVERITY_TO_NATIVE, WARN
 from data_contracts.suite_io import load_suite, save_suite, suite_hash
 
@@ -44,6 +44,12 @@ def _expectation(type_: str, kwargs: dict[str, Any], *, severity: str, rule: str
         "severity": SEVERITY_TO_NATIVE[severity],  # GE's own field; meta.severity is Driftline's
         "meta": {"severity": severity, "rule": rule},
     }
+
+
+def _all_look_like_dates(values: pd.Series, share: float = 0.999) -> bool:
+    """The reference's own values match :data:`DATE_LIKE`, so the rule cannot block good data."""
+    present = values.dropna()
+    return bool(len(present)) and bool(present.astype(str).str.contains(DATE_LIKE).mean() >= share)
 
 
 def _floor4(value: float) -> float:
@@ -204,6 +210,13 @@ def _column_expectations(
         rule = f"'{column}' must keep its {kind} type."
         kwargs = {"column": column, "type_list": type_list(kind)}
         out.append(_expectation("expect_column_values_to_be_in_type_list", kwargs, severity=BLOCK, rule=rule))
+    if kind == "datetime" and _all_look_like_dates(values):
+        # The type list accepts text (a CSV batch of a Parquet project), so text that is no date
+        # at all ("yesterday", "n/a") needs its own rule; judged by share, like numbers.
+        tolerance = params["type_tolerance"]
+        rule = f"'{column}' must hold dates or times in at least {1 - tolerance:.0%} of rows."
+        kwargs = {"column": column, "regex": DATE_LIKE, "mostly": _floor4(1 - tolerance)}
+        out.append(_expectation("expect_column_values_to_match_regex", kwargs, severity=BLOCK, rule=rule))
     if role == "id column":
         rule = f"Id column '{column}' must never be null."
         kwargs = {"column": column, "mostly": 1.0}

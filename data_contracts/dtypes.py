@@ -44,6 +44,13 @@ TYPE_LISTS: dict[str, tuple[str, ...]] = {
 }
 TYPE_LISTS["mixed"] = (*TYPE_LISTS["string"], "int", "float", "bool")
 
+# A date or a time in any common spelling, as GE sees it (``astype(str)``: real timestamps too):
+# ISO and slashed dates, "5 Jan", "Jan 5" / "Mon, 05", compact or epoch digits, clock times.
+DATE_LIKE = (
+    r"^\s*(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}\s+[A-Za-z]{3,}"
+    r"|[A-Za-z]{3,}\.?,?\s+\d{1,2}|\d{8,14}(?:\.\d+)?\s*$|\d{1,2}:\d{2})"
+)
+
 _INFERRED_KIND = {
     "string": "string",
     "integer": "numeric",

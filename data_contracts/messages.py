@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from data_contracts.dtypes import json_safe, python_value
+from data_contracts.dtypes import DATE_LIKE, json_safe, python_value
 from data_contracts.results import ContractFailure
 
 MAX_EXAMPLES = 5
@@ -103,6 +103,10 @@ def _text(rule: str, kwargs: dict, result: dict, examples: tuple, share: str) ->
             "own scale looks like a unit or scale change",
             observed,
         )
+    if rule == "expect_column_values_to_match_regex":
+        regex = kwargs.get("regex")
+        what = "read as dates or times" if regex == DATE_LIKE else f"match {regex!r}"
+        return f"{share} of values do not {what}{_allowed(kwargs)}{e_g}", None
     if rule == "expect_column_values_to_be_unique":
         return f"{share} of values repeat within the batch{e_g}", None
     if rule == "expect_column_values_to_be_in_set":

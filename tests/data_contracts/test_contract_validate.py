@@ -301,3 +301,17 @@ def test_validation_does_not_keep_the_batch_alive() -> None:
     del frame
     gc.collect()
     assert alive() is None
+
+
+def test_timestamps_as_text_pass_and_text_that_is_no_date_blocks(clean: pd.DataFrame, suite: dict) -> None:
+    as_text = clean.assign(timestamp=clean["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert _check(as_text, suite).success  # a CSV batch of a project whose reference was Parquet
+    stray = as_text.copy()
+    stray.loc[stray.index[:3], "timestamp"] = "n/a"  # 3 of 500: under the 2% tolerance
+    assert _check(stray, suite).success
+    broken = as_text.assign(timestamp="yesterday")
+    result = _check(broken, suite, "feed_09.csv")
+    assert not result.success
+    (failure,) = [f for f in result.blocking if f.rule == "expect_column_values_to_match_regex"]
+    assert failure.column == "timestamp" and failure.examples == ("yesterday",)
+    assert "100.0% of values do not read as dates or times" in failure.message
