@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -52,6 +53,12 @@ def read_table(path: Path) -> pd.DataFrame:
         raise
     except pd.errors.EmptyDataError:
         raise BatchReadError(f"{path}: file has no columns (empty CSV)") from None
+    except UnicodeDecodeError as err:  # latin-1, UTF-16, ...: say which rule, not the codec's words
+        byte = err.object[err.start : err.start + 1].hex()
+        raise BatchReadError(
+            f"{path}: cannot be read as {path.suffix}: not UTF-8 text "
+            f"(rule: a CSV file must be UTF-8 encoded; found byte 0x{byte}); save it as UTF-8"
+        ) from None
     except Exception as err:  # noqa: BLE001 - any parser failure becomes one readable line
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise BatchReadError(f"{path}: cannot be read as {path.suffix or 'a table'} ({first_line})") from None
@@ -77,17 +84,27 @@ def keep_raw(source: Path, directory: Path, *, sha256: str) -> Path:
     whose hash differs (left by a crash before this rule) is replaced.
 
     Raises:
-        RawCopyError: the copy does not match `sha256` (the source changed while being copied).
+        RawCopyError: the copy does not match `sha256` (the source changed while being copied), or
+            the disk is full (no partial copy is left behind).
     """
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"raw{''.join(Path(source).suffixes[-2:]) or '.bin'}"
     if target.exists() and content_hash(target) == sha256:
         return target
     partial = directory / f".{target.name}.partial"
-    with Path(source).open("rb") as src, partial.open("wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-        dst.flush()
-        os.fsync(dst.fileno())
+    try:
+        with Path(source).open("rb") as src, partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except OSError as err:
+        partial.unlink(missing_ok=True)  # a half copy must not hold space a full disk needs
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RawCopyError(
+                f"{source}: no space left on the device of {directory.parent} (disk full): the file "
+                "was not taken in and nothing was recorded; free some space and run the command again"
+            ) from None
+        raise
     if content_hash(partial) != sha256:
         partial.unlink(missing_ok=True)
         raise RawCopyError(

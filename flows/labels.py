@@ -28,10 +28,16 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
     matched = match_labels(ws, Path(path))
     data = ws.config.data
     check = check_labels(
-        matched.labels, facts, source=str(path), column=data.target, new_classes=data.new_classes
+        matched.labels,
+        facts,
+        source=str(path),
+        column=data.target,
+        new_classes=data.new_classes,
+        id_column=data.id_column,
     )
+    folder = None
     if len(check.rejected):
-        folder = quarantine_labels(ws, check, name=matched.kept.parent.name)
+        folder = quarantine_labels(ws, check, name=matched.kept.parent.name, raw=matched.kept)
         get_run_logger().warning("%s; kept in %s", check.message, folder)
     recorded = ws.state.record_labels(check.good, source="late") if len(check.good) else 0
     performance: dict[str, Any] = {}
@@ -55,6 +61,7 @@ def deliver_labels(path: str, config_path: str = "driftline.yaml") -> dict[str, 
         "unknown_message": matched.unknown_message,
         "rejected": len(check.rejected),
         "rejected_message": check.message,
+        "quarantine": str(folder) if folder else None,
         "new_classes": list(check.new_classes),
         "kept": str(matched.kept),
         "performance": performance,
