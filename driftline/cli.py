@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from driftline import local_api, progress
 from driftline.config import (
     CONFIG_FILE,
     TRACKING_URI_ENV,
@@ -49,10 +50,13 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_project(config_path: Path, *, read_only: bool = False, creates: bool = True) -> DriftlineConfig:
+def open_project(
+    config_path: Path, *, read_only: bool = False, creates: bool = True, connect_api: bool = True
+) -> DriftlineConfig:
     """Load and validate the config once, then set the process environment for this project
     (`read_only`: only load it; nothing is created or started. `creates=False`: the environment
-    is set, but no folder is made)."""
+    is set, but no folder is made and no API started. `connect_api`: unless `up` runs, flows go
+    to the project's shared local Prefect API, started if none answers: see driftline.local_api)."""
     from driftline.env import apply_process_env
 
     try:
@@ -74,7 +78,11 @@ def open_project(config_path: Path, *, read_only: bool = False, creates: bool = 
             f"[yellow]note:[/] stopped an orphaned Prefect server (pid {pid}) a killed command left",
             highlight=False,
         )
-    return use_running_servers(cfg, config_path)
+    cfg = use_running_servers(cfg, config_path)
+    if creates and connect_api:
+        with progress.shown(err, title="connecting to the project's Prefect API", enabled=True):
+            local_api.connect(cfg.prefect_home)
+    return cfg
 
 
 def open_for_reading(config_path: Path, *, as_json: bool = False) -> DriftlineConfig:
@@ -237,6 +245,7 @@ def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool)
     """Each file through the batch-cycle flow, in order; returns the exit code. A failure stops the
     run with one line, after the results so far are printed (as JSON with `--json`)."""
     from driftline import progress
+    from driftline.batch_io import RawCopyError
     from flows.batch_cycle import batch_cycle
 
     code = EXIT_OK
@@ -248,6 +257,9 @@ def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool)
         except ConfigError as e:
             _print_results(results, as_json)
             raise fail(str(e), EXIT_USAGE) from None
+        except RawCopyError as e:  # not taken in (a full disk): nothing to recover, the file is untouched
+            _print_results([*results, {"source": path, "status": "failed", "error": str(e)}], as_json)
+            raise fail(str(e)) from None
         except Exception as e:  # noqa: BLE001 - one line for the user; the flow run keeps the trace
             message = f"{path}: {type(e).__name__}: {e}".splitlines()[0]
             _print_results([*results, {"source": path, "status": "failed", "error": message}], as_json)
@@ -348,5 +360,9 @@ def main() -> None:
         if debugging():
             raise
         message = f"{type(e).__name__}: {e}".strip().splitlines()[0]
-        err.print(f"[bold red]error:[/] {message} (run with --debug for the traceback)", highlight=False)
+        err.print(
+            f"[bold red]error:[/] {message} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,  # one line, whatever the width (a pipe or a log file gets 80 columns)
+        )
         sys.exit(EXIT_ERROR)

@@ -10,6 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from driftline import local_api
 from driftline.cli import EXIT_USAGE, app, fail, out, quiet_libraries
 
 
@@ -32,6 +33,7 @@ def demo(
     except ValueError as e:
         raise fail(str(e), EXIT_USAGE) from None
     apply_process_env({"PREFECT_HOME": str(folder / ".driftline" / "prefect")})
+    local_api.connect(folder / ".driftline" / "prefect")  # later commands in the folder reuse it
     quiet_libraries()
     started = time.perf_counter()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

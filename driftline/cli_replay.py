@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from driftline import local_api
 from driftline.cli import EXIT_USAGE, app, err, fail, out, quiet_libraries
 from driftline.config import CONFIG_FILE, ConfigError, load_config
 from driftline.replay import POLICIES, ReplayError, plan_replay
@@ -75,8 +76,8 @@ def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[st
 
 
 def _worker_home(root: str) -> None:
-    """A `--compare` worker's start: without a Prefect server to talk to, its own Prefect home
-    (two ephemeral APIs on one SQLite file would lock each other out)."""
+    """A `--compare` worker's start: it talks to the parent's API; without one (the local API
+    turned off), its own Prefect home (two temporary APIs on one SQLite file lock each other out)."""
     from driftline.env import exit_on_sigterm
 
     exit_on_sigterm()
@@ -271,4 +272,5 @@ def _prepare_root(directory: Path | None, policies: list[str]) -> Path:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     apply_process_env()
+    local_api.connect(Path(os.environ["PREFECT_HOME"]))  # one API for every --compare worker
     return root

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline import local_api
 from driftline.batch_io import read_table
 from driftline.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.env import apply_process_env
@@ -52,6 +53,7 @@ def init_project(
     cfg = load_config(config_path)
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
+    local_api.connect(cfg.prefect_home)
 
     from driftline.bootstrap import init_contract
     from driftline.progress import report

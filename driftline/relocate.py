@@ -55,6 +55,13 @@ def relocate_project(cfg: DriftlineConfig) -> Relocation | None:
     state_db = sqlite_file(cfg.database_url)
     if state_db is None or not state_db.exists():
         return None
+    try:
+        return _relocate(cfg, state_db)
+    except sqlite3.DatabaseError:  # not a database: the state store reports it, with the file
+        return None
+
+
+def _relocate(cfg: DriftlineConfig, state_db: Path) -> Relocation | None:
     new_root = cfg.root.resolve()
     stores = [state_db] + [p for p in [sqlite_file(cfg.tracking_uri)] if p is not None and p.exists()]
     recorded = _recorded_root(state_db)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+from pathlib import Path
+
 from driftline.env import apply_process_env
+from driftline.local_api import IDLE_ENV
 
 apply_process_env()
+# The CLI tests' projects each get a shared local Prefect API (driftline.local_api): let it stop
+# soon after the test's last command instead of 5 minutes later.
+os.environ.setdefault(IDLE_ENV, "30")
 
 import pytest  # noqa: E402
 
@@ -43,3 +52,20 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the local Prefect APIs that this session's projects started (they would stop when
+    idle; this keeps a test run from leaving servers behind for that long)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = str(factory.getbasetemp().resolve()).encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"driftline.local_api" in argv and any(a.startswith(base) for a in argv):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGTERM)
