@@ -147,7 +147,12 @@ class ModelConfig(_Section):
     estimator: Literal["hist_gradient_boosting", "random_forest", "linear"] = "hist_gradient_boosting"
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator keyword arguments.")
     seed: int = 0
-    shap_rows: int = Field(1000, ge=10, description="Rows explained for the global SHAP summary.")
+    shap_rows: int = Field(
+        1000,
+        ge=10,
+        description="Rows explained for the global SHAP summary; for a k-class model a budget of "
+        "rows x classes (max(200, shap_rows / k) rows), since SHAP's cost grows with both.",
+    )
 
 
 class GateConfig(_Section):

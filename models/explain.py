@@ -127,6 +127,22 @@ def _plot_data(frame: pd.DataFrame, features: list[str], spec: FeatureSpec) -> n
     return np.column_stack(cols) if cols else np.empty((len(frame), 0))
 
 
+MIN_EXPLAINED_ROWS = 200
+
+
+def rows_to_explain(max_rows: int, outputs_per_row: int) -> int:
+    """Rows the global summary explains: SHAP's cost grows with rows × model outputs (one per
+    class for a multiclass model), so ``max_rows`` is a budget of row-outputs, with a floor of
+    :data:`MIN_EXPLAINED_ROWS` rows (or ``max_rows`` when that is smaller)."""
+    return max(min(max_rows, MIN_EXPLAINED_ROWS), math.ceil(max_rows / max(outputs_per_row, 1)))
+
+
+def _outputs_per_row(pipeline: Pipeline) -> int:
+    """One per class for a multiclass classifier, else 1 (binary explains one margin)."""
+    classes = getattr(pipeline[-1], "classes_", None)
+    return len(classes) if classes is not None and len(classes) > 2 else 1
+
+
 def global_importance(
     pipeline: Pipeline,
     frame: pd.DataFrame,
@@ -136,7 +152,8 @@ def global_importance(
     seed: int = 0,
     positive_label: str | None = None,
 ) -> Importance:
-    """Mean |SHAP| per original feature over a seeded sample of at most ``max_rows`` rows.
+    """Mean |SHAP| per original feature over a seeded sample of at most ``max_rows`` rows
+    (a budget of rows × classes for a multiclass model: see :func:`rows_to_explain`).
 
     The sample is also the background for linear models.
 
@@ -147,7 +164,8 @@ def global_importance(
         raise ExplainError("no rows to explain")
     import shap
 
-    sample = frame.sample(n=min(max_rows, len(frame)), random_state=seed)
+    rows = rows_to_explain(max_rows, _outputs_per_row(pipeline))
+    sample = frame.sample(n=min(rows, len(frame)), random_state=seed)
     values, features, outputs = _shap_values(pipeline, sample, spec, positive_label, None)
     magnitude = np.abs(values).mean(axis=2)  # rows x features, averaged over classes
     table = (

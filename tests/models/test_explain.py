@@ -132,3 +132,23 @@ def test_failures_raise_explain_error(binary_hgb: TrainedModel, frame: pd.DataFr
         global_importance(binary_hgb.pipeline, frame.iloc[:0], spec=binary_hgb.spec)
     with pytest.raises(ExplainError, match="SHAP failed"):
         global_importance(binary_hgb.pipeline, frame.drop(columns=["color"]), spec=binary_hgb.spec)
+
+
+def test_the_shap_budget_counts_rows_times_classes() -> None:
+    from models.explain import rows_to_explain
+
+    assert rows_to_explain(1000, 1) == 1000  # binary and regression: one output per row
+    assert rows_to_explain(1000, 6) == 200 and rows_to_explain(1000, 4) == 250
+    assert rows_to_explain(3000, 6) == 500
+    assert rows_to_explain(150, 6) == 150  # never more rows than asked for
+    assert rows_to_explain(1000, 40) == 200  # a floor: enough rows to rank the features
+
+
+def test_a_multiclass_summary_explains_fewer_rows_than_a_binary_one(frame: pd.DataFrame) -> None:
+    multi, binary = _fit(frame, "multiclass"), _fit(frame, "binary")
+    n_classes = len(multi.classes)
+    assert n_classes > 2
+    multi_imp = global_importance(multi.pipeline, frame, spec=multi.spec, max_rows=len(frame))
+    binary_imp = global_importance(binary.pipeline, frame, spec=binary.spec, max_rows=len(frame))
+    assert binary_imp.n_rows == len(frame)
+    assert multi_imp.n_rows == max(200, -(-len(frame) // n_classes))
