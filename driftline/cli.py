@@ -160,6 +160,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if not debugging():
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its loggers on import
     for name in ("mlflow", "great_expectations", "evidently", "alembic", "httpx", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

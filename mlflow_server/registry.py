@@ -5,6 +5,8 @@ MLflow objects never leave this module; callers get our own small values.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import tempfile
@@ -234,7 +236,10 @@ class Registry:
         with tempfile.TemporaryDirectory() as tmp:
             sha = _file_sha256(_download_model_file(info.model_uri, self.tracking_uri, tmp))
         tags = {"driftline.run_id": run_id, MODEL_SHA_TAG: sha}
-        version = mlflow.register_model(info.model_uri, self.model_name, tags=tags)
+        # register_model prints "Registered model ... already exists" to stderr for every version
+        # after the first; the CLI shows its own line instead.
+        with contextlib.redirect_stderr(io.StringIO()):
+            version = mlflow.register_model(info.model_uri, self.model_name, tags=tags)
         return str(version.version)
 
     def load_model(
