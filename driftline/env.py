@@ -25,6 +25,13 @@ PROCESS_ENV: dict[str, str] = {
     # Progress bars of library internals would garble Driftline's own progress output.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "TQDM_DISABLE": "1",
+    # With a tracking server MLflow writes "View run ... at: <url>" to stdout at each run's end,
+    # which broke `--json` output while `driftline up` runs.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # A tracking server that is down fails a call after ~7 s (3 retries, 1, 2 and 4 s apart), not
+    # after MLflow's default 7 retries, ~4 minutes per call; raise them for a rate-limited server.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
 

@@ -16,7 +16,8 @@ from driftline.project import ProjectFacts, load_facts
 from driftline.training import WindowData
 from driftline.workspace import Workspace
 from flows.artifacts import publish_gate_decision
-from mlflow_server.registry import MODEL_SHA_TAG, TRIVIAL_TAG
+from mlflow_server.reachability import unreachable_server
+from mlflow_server.registry import MODEL_SHA_TAG, TRIVIAL_TAG, RegistryError
 from models.pipeline import TRIVIAL
 from monitoring.estimate import CALIBRATION_ARTIFACT
 from tasks import retrain as t
@@ -162,16 +163,20 @@ def run_retrain(
             t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
         registry.end_run(run_id)
     except Exception as err:
-        registry.end_run(run_id, failed=True)
+        _end_failed(registry, run_id)
+        down = unreachable_server(err, cfg.tracking_uri)
+        message = f"retrain ({reason}) failed: {down or f'{type(err).__name__}: {err}'}".splitlines()[0]
         alerts.emit(
             ws,
             alerts.Alert(
                 kind=alerts.RETRAIN_FAILED,
                 subject="retrain",
-                message=f"retrain ({reason}) failed: {type(err).__name__}: {err}".splitlines()[0],
+                message=message,
                 details={"run_id": run_id, "after_seq": after_seq},
             ),
         )
+        if down:  # one line that names the server, not urllib3's retry report
+            raise RegistryError(f"{message}; run the retrain again once it answers") from err
         raise
     ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
     alerts.emit(
@@ -295,9 +300,18 @@ def _register_on_whole_window(
         )
         registry.end_run(run_id)
     except Exception:
-        registry.end_run(run_id, failed=True)
+        _end_failed(registry, run_id)
         raise
     return str(version)
+
+
+def _end_failed(registry: Any, run_id: str) -> None:
+    """Mark the run failed, if the tracking store still answers: the error that stopped the
+    retrain is the one to raise and alert, not a second one from the same dead server."""
+    try:
+        registry.end_run(run_id, failed=True)
+    except Exception as err:  # noqa: BLE001 - the run stays RUNNING in MLflow; the retrain's error wins
+        get_run_logger().warning("run %s not marked failed: %s", run_id, str(err).splitlines()[0])
 
 
 def _refit(
