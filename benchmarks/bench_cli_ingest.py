@@ -454,6 +454,18 @@ print(json.dumps({"import_s": t1 - t0, "start_s": t2 - t1, "stop_s": t3 - t2}))
 """
 
 
+def stop_shared_api(prefect_home: Path, env: dict[str, str]) -> None:
+    """Stop the shared local Prefect API the benchmark's commands started (through Driftline's
+    own stop, which only ends the process recorded in that project's state file); best effort:
+    the API also stops by itself when idle, and older code has none."""
+    if not prefect_home.is_dir():
+        return
+    code = (
+        "import sys; from pathlib import Path; from driftline.local_api import stop; stop(Path(sys.argv[1]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(prefect_home)], env=env, cwd=ROOT, capture_output=True)
+
+
 def free_port() -> int:
     import socket
 
@@ -777,6 +789,7 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
             print(f"wrote {args.json}", file=sys.stderr)
+        stop_shared_api(workdir / "demo" / ".driftline" / "prefect", env)
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
