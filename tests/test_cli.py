@@ -182,8 +182,11 @@ def test_sigterm_stops_the_command_and_its_ephemeral_prefect_server(project):
     import signal
     import time
 
+    from driftline.local_api import ENABLED_ENV
+
     make_batch(500, seed=80, start=80_000).to_csv(project / "term.csv", index=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    # The per-command temporary server (the shared local API turned off; that one is below).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {ENABLED_ENV: "0"}
     proc = subprocess.Popen([DRIFTLINE, "ingest", "term.csv", "--no-retrain"], cwd=project, env=env)
     servers: list[tuple[int, str]] = []
     deadline = time.monotonic() + 120
@@ -197,3 +200,31 @@ def test_sigterm_stops_the_command_and_its_ephemeral_prefect_server(project):
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid, _ in servers):
         time.sleep(0.2)
     assert not any(Path(f"/proc/{pid}").exists() for pid, _ in servers), "Prefect server left running"
+
+
+def test_a_command_killed_mid_ingest_leaves_no_shared_api_running_for_long(project):
+    import signal
+    import time
+
+    from driftline.config import load_config
+    from driftline.local_api import STATE_FILE
+    from driftline.processes import is_alive
+
+    make_batch(500, seed=81, start=81_000).to_csv(project / "term-shared.csv", index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    state = load_config(project / "driftline.yaml").prefect_home / STATE_FILE
+    proc = subprocess.Popen([DRIFTLINE, "ingest", "term-shared.csv", "--no-retrain"], cwd=project, env=env)
+    deadline = time.monotonic() + 180
+    while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert state.exists(), "the command never connected to the project's local Prefect API"
+    api_pid = int(json.loads(state.read_text())["pid"])
+    time.sleep(2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    # The API outlives its client by design, but not its idle time (30 s in the tests).
+    deadline = time.monotonic() + 120
+    while is_alive(api_pid) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not is_alive(api_pid), "the local Prefect API kept running with no client"
+    assert not state.exists()

@@ -18,6 +18,7 @@ import pytest
 
 from driftline.config import load_config
 from driftline.faults import FAULT_ENV
+from driftline.local_api import ENABLED_ENV
 from driftline.state import StateStore
 from tests.streams import make_batch
 from tests.test_cli import DRIFTLINE, driftline
@@ -42,7 +43,12 @@ def project(tmp_path_factory) -> Path:
 def killed_at(stage: str, *args: str, cwd: Path) -> tuple[int, str]:
     """Run the command until it kills itself at `stage`: (exit code, stderr). Output goes to a file,
     not a pipe: the orphaned server would hold a pipe open."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {FAULT_ENV: stage}
+    # The per-command temporary server, so there is an orphan to reap (the shared local API
+    # outlives a killed client by design and stops when idle: tests/driftline/test_local_api.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        FAULT_ENV: stage,
+        ENABLED_ENV: "0",
+    }
     log = cwd / f"killed-{stage}.log"
     with log.open("w") as sink:
         code = subprocess.run(
