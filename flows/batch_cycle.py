@@ -22,6 +22,7 @@ from driftline.state import DONE, DuplicateBatchError
 from driftline.workspace import Workspace
 from flows.artifacts import publish_batch, publish_gate_decision
 from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
+from monitoring.drift_frames import sampled_with_scores
 from monitoring.estimate import side_by_side
 from tasks import batch as t
 
@@ -167,7 +168,13 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         scored_by.append(scored)
         estimate = t.estimate_task(ws, scored, run_id=champion.run_id, facts=facts)
         scoring = scored.to_dict()
-        current = frame.assign(**{PREDICTION_SCORE: scored.scores.to_numpy()})
+        current = sampled_with_scores(
+            frame,
+            scored.scores.to_numpy(),
+            column=PREDICTION_SCORE,
+            max_rows=cfg.drift.max_rows,
+            seed=cfg.drift.seed,
+        )
         challenger = registry.version_by_alias("challenger")
         if cfg.gate.mode == "shadow" and challenger is not None:
             shadow = t.score_task(

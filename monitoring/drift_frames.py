@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -16,6 +17,19 @@ def sample(frame: pd.DataFrame, *, max_rows: int, seed: int) -> pd.DataFrame:
     if len(frame) <= max_rows:
         return frame
     return frame.sample(n=max_rows, random_state=seed)
+
+
+def sampled_with_scores(
+    frame: pd.DataFrame, scores: np.ndarray, *, column: str, max_rows: int, seed: int
+) -> pd.DataFrame:
+    """``frame`` with ``scores`` as ``column``, sampled exactly as :func:`sample` would sample it
+    (the same rows), but sampled first: a 1M-row batch is never copied whole for the drift stage.
+    """
+    if len(frame) <= max_rows:
+        return frame.assign(**{column: scores})
+    # DataFrame.sample draws positions from the length and the seed alone, whatever the data.
+    positions = pd.Series(range(len(frame))).sample(n=max_rows, random_state=seed).to_numpy()
+    return frame.iloc[positions].assign(**{column: scores[positions]})
 
 
 def too_few_rows(n_current: int, n_reference: int, *, min_rows: int) -> str | None:
