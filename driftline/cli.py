@@ -262,7 +262,7 @@ def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool)
             _print_results([*results, {"source": path, "status": "failed", "error": str(e)}], as_json)
             raise fail(str(e)) from None
         except Exception as e:  # noqa: BLE001 - one line for the user; the flow run keeps the trace
-            message = f"{path}: {type(e).__name__}: {e}".splitlines()[0]
+            message = f"{path}: {type(e).__name__}: {e}".splitlines()[0] + _full_disk_hint(e, config)
             _print_results([*results, {"source": path, "status": "failed", "error": message}], as_json)
             raise fail(f"{message} (the batch is kept; `driftline recover` redoes it)") from None
         results.append(result)
@@ -274,6 +274,22 @@ def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool)
             render_batch(out, result)
     _print_results(results, as_json)
     return code
+
+
+def _full_disk_hint(error: BaseException, config: Path) -> str:
+    """For "No space left on device" without a file name: which of the project's stores is full."""
+    import errno
+    import shutil
+
+    if not isinstance(error, OSError) or error.errno != errno.ENOSPC or error.filename:
+        return ""
+    cfg = load_config(config)
+    places = [cfg.artifact_root, cfg.root / "batches", cfg.root / "reports", cfg.root]
+    free = {p: shutil.disk_usage(p).free for p in places if p.exists()}
+    if not free:
+        return ""
+    fullest = min(free, key=lambda p: free[p])
+    return f" ({fullest} has {free[fullest] / 2**20:.1f} MiB free)"
 
 
 def _print_results(results: list[dict[str, Any]], as_json: bool) -> None:

@@ -163,6 +163,7 @@ def test_a_full_artifact_store_stops_the_batch_in_one_line_and_recover_finishes_
     assert done.returncode == 1, done.stderr[-2000:]
     line = one_error_line(done.stderr)
     assert "No space left on device" in line and "`driftline recover` redoes it" in line, line
+    assert "mlartifacts has" in line and "MiB free" in line, line  # names the store that is full
     *accepted, failed = results_of(done.stdout)
     assert failed["status"] == "failed" and Path(failed["source"]).name in line
     for result in accepted:  # the batches before the full disk: whole
