@@ -30,7 +30,8 @@ def unreachable_server(err: BaseException, tracking_uri: str) -> str | None:
     """
     if not tracking_uri.startswith(("http://", "https://")):
         return None
-    texts, seen = [], err
+    texts: list[str] = []
+    seen: BaseException | None = err
     while seen is not None and len(texts) < 10:
         texts.append(str(seen))
         seen = seen.__cause__ or seen.__context__
