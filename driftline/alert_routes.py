@@ -81,7 +81,7 @@ def deliver(
                 timeout_seconds=timeout_seconds,
                 secrets=secrets,
             )
-        except Exception as e:  # noqa: BLE001 - a notifier bug is a failed delivery, not a crash
+        except Exception as e:  # a notifier bug is a failed delivery, not a crash
             outcome = notify.Delivery(False, f"{type(e).__name__}: {e}")
         if outcome.ok:
             return RouteDelivery(label, True, attempts)

@@ -172,7 +172,7 @@ def emit(
             send=send,
             sleep=sleep,
         )
-    except Exception as e:  # noqa: BLE001 - alerting must never fail the caller
+    except Exception as e:  # alerting must never fail the caller
         error = mask(f"{type(e).__name__}: {e}", secrets=all_secrets(r.url for r in settings.routes))
         logger.error("alert %s could not be stored or delivered: %s", key, error)
         return AlertOutcome(None, ERROR, key, error=error)

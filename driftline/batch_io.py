@@ -59,7 +59,7 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path}: cannot be read as {path.suffix}: not UTF-8 text "
             f"(rule: a CSV file must be UTF-8 encoded; found byte 0x{byte}); save it as UTF-8"
         ) from None
-    except Exception as err:  # noqa: BLE001 - any parser failure becomes one readable line
+    except Exception as err:  # any parser failure becomes one readable line
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise BatchReadError(f"{path}: cannot be read as {path.suffix or 'a table'} ({first_line})") from None
     if frame.shape[1] == 0:

@@ -123,6 +123,7 @@ def use_running_servers(cfg: DriftlineConfig, config_path: Path) -> DriftlineCon
         return cfg
     os.environ["PREFECT_API_URL"] = urls.prefect_api
     os.environ[TRACKING_URI_ENV] = urls.mlflow
+    os.environ.update(servers.client_env(cfg, urls))
     return load_config(config_path)
 
 
@@ -261,7 +262,7 @@ def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool)
         except RawCopyError as e:  # not taken in (a full disk): nothing to recover, the file is untouched
             _print_results([*results, {"source": path, "status": "failed", "error": str(e)}], as_json)
             raise fail(str(e)) from None
-        except Exception as e:  # noqa: BLE001 - one line for the user; the flow run keeps the trace
+        except Exception as e:  # one line for the user; the flow run keeps the trace
             message = f"{path}: {type(e).__name__}: {e}".splitlines()[0] + _full_disk_hint(e, config)
             _print_results([*results, {"source": path, "status": "failed", "error": message}], as_json)
             raise fail(f"{message} (the batch is kept; `driftline recover` redoes it)") from None
@@ -373,7 +374,7 @@ def main() -> None:
 
     try:
         app()  # usage errors and exit codes are typer's (SystemExit); anything else lands below
-    except Exception as e:  # noqa: BLE001 - routine errors get one line; --debug shows the trace
+    except Exception as e:  # routine errors get one line; --debug shows the trace
         if debugging():
             raise
         message = f"{type(e).__name__}: {e}".strip().splitlines()[0]

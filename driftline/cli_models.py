@@ -107,7 +107,7 @@ def promote(
             actor=getpass.getuser(),
             action="manual",
         )
-    except Exception as e:  # noqa: BLE001 - registry and promotion errors become one line
+    except Exception as e:  # registry and promotion errors become one line
         raise fail(str(e)) from None
     out.print(f"champion: v{entry['from_version']} → v{entry['to_version']} (manual)")
 

@@ -19,6 +19,7 @@ from driftline.cli import (
     print_json,
 )
 from driftline.config import CONFIG_FILE, DriftlineConfig
+from driftline.server_auth import credentials_path
 
 if TYPE_CHECKING:
     from driftline.schedule import PrefectApi
@@ -35,7 +36,10 @@ def up(
     config: ConfigOption = Path(CONFIG_FILE),
     host: Annotated[
         str,
-        typer.Option(help="Interface to bind. Anything but 127.0.0.1 exposes unauthenticated servers."),
+        typer.Option(
+            help="Interface to bind. Beyond 127.0.0.1 the Prefect API also asks for credentials "
+            "(MLflow always does); both are in <storage root>/servers/credentials.json."
+        ),
     ] = "127.0.0.1",
     mlflow_port: Annotated[
         int, typer.Option(help="MLflow port (a free one if taken).", min=1, max=65535)
@@ -50,16 +54,15 @@ def up(
     as_json: JsonOption = False,
 ) -> None:
     """Start the MLflow and Prefect servers and the deployments' runner, in the background."""
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)
     from driftline.processes import ServerStartError
     from driftline.servers import is_loopback, servers_dir, start_all
 
     if not is_loopback(host):
         err.print(
-            f"[bold yellow]warning:[/] binding to {host}: the MLflow and Prefect servers have no "
-            "authentication and anyone who can reach this address can read and change the project. "
-            "MLflow still answers only requests addressed to localhost unless MLFLOW_SERVER_ALLOWED_HOSTS "
-            "is set.",
+            f"[bold yellow]warning:[/] binding to {host}: the servers ask for credentials but speak "
+            "plain HTTP, so put them behind TLS before using them beyond a trusted network. MLflow "
+            "answers only requests addressed to localhost unless MLFLOW_SERVER_ALLOWED_HOSTS is set.",
             highlight=False,
         )
     from driftline import progress
@@ -87,6 +90,8 @@ def up(
                 "seconds": round(result.seconds, 1),
                 "watch_folder": str(result.watch_folder),
                 "schedule": result.schedule.message if result.schedule else None,
+                "auth": {"mlflow": result.urls.mlflow_auth, "prefect": result.urls.prefect_auth},
+                "credentials": str(credentials_path(servers_dir(cfg))),
             }
         )
         return
@@ -96,6 +101,11 @@ def up(
         out.print(f"started {', '.join(result.started)} in {result.seconds:.0f} s")
     out.print(f"  MLflow:  {result.urls.mlflow}")
     out.print(f"  Prefect: {result.urls.prefect}")
+    signs = ["MLflow (user admin)"] + (["Prefect"] if result.urls.prefect_auth else [])
+    out.print(
+        f"  sign in to {' and '.join(signs)} with the credentials in {credentials_path(servers_dir(cfg))}",
+        highlight=False,
+    )
     out.print(f"  watched folder: {result.watch_folder}")
     out.print(f"  logs and pid files: {servers_dir(cfg)}")
     if result.schedule is not None:
@@ -110,7 +120,7 @@ def up(
 @app.command()
 def down(config: ConfigOption = Path(CONFIG_FILE)) -> None:
     """Stop the servers `driftline up` started (and nothing else)."""
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)
     from driftline.servers import stop_all
 
     stopped = stop_all(cfg, config_path=config)
@@ -119,17 +129,16 @@ def down(config: ConfigOption = Path(CONFIG_FILE)) -> None:
 
 def _api(cfg: DriftlineConfig) -> PrefectApi | None:
     """The Prefect API of the running servers, or None when they are down."""
-    from driftline.schedule import PrefectApi
-    from driftline.servers import active
+    from driftline.servers import active, prefect_client
 
     urls = active(cfg)
-    return PrefectApi(urls.prefect_api) if urls else None
+    return prefect_client(cfg, urls) if urls else None
 
 
 @schedule_app.command("show")
 def schedule_show(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
     """Show the retrain schedule; while the servers run, pull a change made in the Prefect UI."""
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)
     from driftline.schedule import ScheduleError, sync_schedule
     from driftline.servers import servers_dir
 
@@ -163,7 +172,7 @@ def schedule_clear(config: ConfigOption = Path(CONFIG_FILE)) -> None:
 
 
 def _set(config: Path, cron: str | None, timezone: str) -> None:
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)
     from driftline.schedule import RetrainSchedule, ScheduleError, set_schedule
     from driftline.servers import servers_dir
 

@@ -103,7 +103,7 @@ def accept(ws: Workspace, batch_id: str, *, reason: str, actor: str | None = Non
     old = load_suite(ws.config.suite_path)
     try:
         evidence = _evidence(read_table(raw))
-    except Exception:  # noqa: BLE001 - an unreadable file has no numeric evidence; rules still demote
+    except Exception:  # an unreadable file has no numeric evidence; rules still demote
         evidence = {}
     new, changes = rv.accept(old, batch.contract or {}, evidence=evidence)
     record = _save_version(

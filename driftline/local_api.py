@@ -86,6 +86,8 @@ def running_api(prefect_home: Path) -> ManagedProcess | None:
 def stop(prefect_home: Path) -> bool:
     """Stop the project's local API (``up``/``down``, tests); True if one was running."""
     home = prefect_home.resolve()
+    if not (home / STATE_FILE).exists():
+        return False
     with _locked(home):
         return stop_process(home / STATE_FILE, timeout=10.0)
 

@@ -59,7 +59,7 @@ def _send(url: str, *, title: str, body: str, severity: str, timeout_seconds: fl
 
     try:
         service = apprise.Apprise.instantiate(url)
-    except Exception as e:  # noqa: BLE001 - a plugin that cannot be built is a failed delivery
+    except Exception as e:  # a plugin that cannot be built is a failed delivery
         return Delivery(False, f"not a usable apprise URL ({type(e).__name__})")
     if service is None:
         return Delivery(False, "not a usable apprise URL (unknown scheme or missing parts)")
@@ -73,7 +73,7 @@ def _send(url: str, *, title: str, body: str, severity: str, timeout_seconds: fl
         result = manager.notify(
             body=body, title=title, notify_type=_NOTIFY_TYPES[severity], timeout=timeout_seconds
         )
-    except Exception as e:  # noqa: BLE001 - apprise raises for a bad argument; still a failed delivery
+    except Exception as e:  # apprise raises for a bad argument; still a failed delivery
         return Delivery(False, f"{type(e).__name__}: {e}")
     if result:
         return Delivery(True)

@@ -15,6 +15,7 @@ so this module stays cheap to import and free of the Prefect client.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -237,11 +238,21 @@ _RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class PrefectApi:
-    """The few Prefect REST calls the schedule needs; ``api_url`` ends in ``/api``."""
+    """The few Prefect REST calls the schedule needs; ``api_url`` ends in ``/api``.
 
-    def __init__(self, api_url: str, *, timeout: float = _API_TIMEOUT_S) -> None:
+    ``auth_string`` (``user:secret``) is sent as HTTP basic auth, as Prefect's own client does
+    with ``PREFECT_API_AUTH_STRING``, to a server started with an auth string.
+    """
+
+    def __init__(
+        self, api_url: str, *, timeout: float = _API_TIMEOUT_S, auth_string: str | None = None
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+        self._headers = {"Content-Type": "application/json"}
+        if auth_string:
+            token = base64.b64encode(auth_string.encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -256,7 +267,7 @@ class PrefectApi:
                 f"{self.api_url}{path}",
                 data=data,
                 method=method,
-                headers={"Content-Type": "application/json"},
+                headers=self._headers,
             )
             try:
                 with self._opener.open(request, timeout=self.timeout) as response:

@@ -10,9 +10,10 @@ Three managed processes (see ``driftline.processes``), each with a pid file and 
 - ``serve``: ``python -m flows.deployments``, serving the deployments, with ``PREFECT_API_URL``
   and ``DRIFTLINE_TRACKING_URI`` pointing at the two servers so its runs go through them.
 
-Everything binds to 127.0.0.1 unless the caller passes another host explicitly. Prefect and
-MLflow are never imported here: this module is also what every CLI command asks, cheaply,
-whether the servers are up (:func:`active`).
+Everything binds to 127.0.0.1 unless the caller passes another host explicitly. MLflow always
+runs its basic-auth app; Prefect checks an auth string when bound to anything but loopback
+(``driftline.server_auth``). Prefect and MLflow are never imported here: this module is also
+what every CLI command asks, cheaply, whether the servers are up (:func:`active`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from driftline import local_api
 from driftline.config import CONFIG_FILE, DriftlineConfig
 from driftline.env import PROCESS_ENV
 from driftline.processes import (
@@ -44,6 +46,8 @@ from driftline.processes import (
 )
 from driftline.progress import report
 from driftline.schedule import PrefectApi, Reconciliation, ScheduleError, sync_schedule
+from driftline.server_auth import Credentials, load_or_create, mlflow_server_env
+from driftline.server_auth import read as read_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +80,29 @@ class ServerUrls:
     serve: str = ""
     host: str = DEFAULT_HOST
     mlflow_managed: bool = True
+    mlflow_auth: bool = False
+    prefect_auth: bool = False
 
     @property
     def prefect_api(self) -> str:
         return f"{self.prefect}/api"
+
+
+def client_env(cfg: DriftlineConfig, urls: ServerUrls) -> dict[str, str]:
+    """The credentials a client of the running servers sends, as the libraries' variables."""
+    creds = read_credentials(servers_dir(cfg))
+    if creds is None:
+        return {}
+    return {
+        **(creds.mlflow_env() if urls.mlflow_managed and urls.mlflow_auth else {}),
+        **(creds.prefect_env() if urls.prefect_auth else {}),
+    }
+
+
+def prefect_client(cfg: DriftlineConfig, urls: ServerUrls) -> PrefectApi:
+    """The REST helper for the running Prefect server, with its auth string when it has one."""
+    creds = read_credentials(servers_dir(cfg)) if urls.prefect_auth else None
+    return PrefectApi(urls.prefect_api, auth_string=creds.prefect_auth_string if creds else None)
 
 
 @dataclass(frozen=True)
@@ -223,11 +246,15 @@ def _start_locked(
     running = {name: read_pidfile(pid_path(cfg, name)) for name in (MLFLOW, PREFECT, SERVE)}
     store = store_uri(cfg, config_path)
     mlflow_managed = not store.startswith(("http://", "https://"))
+    new_credentials = read_credentials(servers_dir(cfg)) is None
+    creds = load_or_create(servers_dir(cfg))
 
     def healthy(name: str, url: str | None) -> bool:
         return running[name] is not None and bool(url) and is_healthy(f"{url}/health")
 
-    reuse_mlflow = (not mlflow_managed) or (previous is not None and healthy(MLFLOW, previous.mlflow))
+    reuse_mlflow = (not mlflow_managed) or (
+        previous is not None and healthy(MLFLOW, previous.mlflow) and not new_credentials
+    )
     reuse_prefect = previous is not None and healthy(PREFECT, previous.prefect + "/api")
     started: list[ManagedProcess] = []
     try:
@@ -235,16 +262,29 @@ def _start_locked(
         if not reuse_mlflow:
             _stop_name(cfg, MLFLOW)  # a process without a healthy server behind it
             jobs[MLFLOW] = lambda: _start_mlflow(
-                cfg, store=store, host=host, port=ports[MLFLOW], timeout=timeout
+                cfg, store=store, host=host, port=ports[MLFLOW], creds=creds, timeout=timeout
             )
         if not reuse_prefect:
             _stop_name(cfg, PREFECT)
-            jobs[PREFECT] = lambda: _start_prefect(cfg, host=host, port=ports[PREFECT], timeout=timeout)
+            # The shared local API serves the same Prefect database: the real server takes over.
+            local_api.stop(cfg.prefect_home)
+            jobs[PREFECT] = lambda: _start_prefect(
+                cfg, host=host, port=ports[PREFECT], creds=creds, timeout=timeout
+            )
         report(f"starting {' and '.join(jobs) or 'nothing: the servers run'}")
         fresh = _run_parallel(jobs, started)
         mlflow_url = _url_of(MLFLOW, fresh, previous) if mlflow_managed else store
         prefect_url = _url_of(PREFECT, fresh, previous)
-        api = PrefectApi(f"{prefect_url}/api")
+        bound = previous.host if previous is not None and not fresh else host  # reused servers keep theirs
+        urls = ServerUrls(
+            mlflow=mlflow_url,
+            prefect=prefect_url,
+            host=bound,
+            mlflow_managed=mlflow_managed,
+            mlflow_auth=mlflow_managed,
+            prefect_auth=_prefect_auth(PREFECT in fresh, host, previous),
+        )
+        api = prefect_client(cfg, urls)
 
         serve_url = previous.serve if previous is not None else ""
         reuse_serve = not fresh and healthy(SERVE, serve_url)
@@ -259,6 +299,7 @@ def _start_locked(
                 config_path=config_path,
                 prefect_api=api.api_url,
                 tracking_uri=mlflow_url,
+                credentials=client_env(cfg, urls),
                 watch_interval=watch_interval,
                 timeout=timeout,
             )
@@ -272,10 +313,7 @@ def _start_locked(
         for proc in reversed(started):
             stop_process(proc, timeout=15.0)
         raise
-    bound = previous.host if previous is not None and not fresh else host  # reused servers keep theirs
-    urls = ServerUrls(
-        mlflow=mlflow_url, prefect=prefect_url, serve=serve_url, host=bound, mlflow_managed=mlflow_managed
-    )
+    urls = replace(urls, serve=serve_url)
     _write_urls(cfg, urls)
     return UpResult(
         urls=urls,
@@ -303,8 +341,10 @@ def stop_all(cfg: DriftlineConfig, *, config_path: Path | None = None) -> list[s
             and read_pidfile(pid_path(cfg, PREFECT)) is not None
             and is_healthy(f"{urls.prefect_api}/health", timeout=2.0)
         ):
-            _sync(config_path, cfg, PrefectApi(urls.prefect_api))
+            _sync(config_path, cfg, prefect_client(cfg, urls))
         stopped = [name for name in (SERVE, PREFECT, MLFLOW) if _stop_name(cfg, name)]
+        if local_api.stop(cfg.prefect_home):
+            stopped.append("local-api")
         (servers_dir(cfg) / "urls.json").unlink(missing_ok=True)
     return stopped
 
@@ -331,8 +371,16 @@ def _base_env(cfg: DriftlineConfig) -> dict[str, str]:
     return env
 
 
+def _prefect_auth(fresh: bool, host: str, previous: ServerUrls | None) -> bool:
+    """A Prefect server started now checks the auth string when it binds beyond loopback; a
+    reused one keeps what it was started with."""
+    if fresh or previous is None:
+        return not is_loopback(host)
+    return previous.prefect_auth
+
+
 def _start_mlflow(
-    cfg: DriftlineConfig, *, store: str, host: str, port: int | None, timeout: float
+    cfg: DriftlineConfig, *, store: str, host: str, port: int | None, creds: Credentials, timeout: float
 ) -> ManagedProcess:
     from mlflow_server.server import start_mlflow_server
 
@@ -343,12 +391,15 @@ def _start_mlflow(
         port=_pick_port(host, port, MLFLOW),
         log_path=log_path(cfg, MLFLOW),
         pid_path=pid_path(cfg, MLFLOW),
+        auth_env=mlflow_server_env(servers_dir(cfg), creds),
         timeout=timeout,
     )
     return replace(proc, name=MLFLOW)
 
 
-def _start_prefect(cfg: DriftlineConfig, *, host: str, port: int | None, timeout: float) -> ManagedProcess:
+def _start_prefect(
+    cfg: DriftlineConfig, *, host: str, port: int | None, creds: Credentials, timeout: float
+) -> ManagedProcess:
     port = _pick_port(host, port, PREFECT)
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     url = f"http://{_url_host(_probe_host(host))}:{port}"
@@ -365,17 +416,26 @@ def _start_prefect(cfg: DriftlineConfig, *, host: str, port: int | None, timeout
             # The UI asks the browser to call this URL; left alone it names port 4200 whatever
             # --port says. Behind another address, export PREFECT_UI_API_URL before `up`.
             "PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or f"{url}/api",
+            # Beyond loopback every API call needs the auth string (the UI asks for it once).
+            **({} if is_loopback(host) else {"PREFECT_SERVER_API_AUTH_STRING": creds.prefect_auth_string}),
         },
         timeout=timeout,
     )
 
 
 def serve_env(
-    cfg: DriftlineConfig, *, prefect_api: str, tracking_uri: str, runner_port: int
+    cfg: DriftlineConfig,
+    *,
+    prefect_api: str,
+    tracking_uri: str,
+    runner_port: int,
+    credentials: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The runner's environment: its runs (spawned processes inherit it) use the servers."""
+    """The runner's environment: its runs (spawned processes inherit it) use the servers, with
+    their credentials (``client_env``)."""
     return {
         **_base_env(cfg),
+        **(credentials or {}),
         "PREFECT_API_URL": prefect_api,
         "DRIFTLINE_TRACKING_URI": tracking_uri,
         # The runner's own webserver gives `up` and `active` a health check for it.
@@ -395,6 +455,7 @@ def _start_serve(
     config_path: Path,
     prefect_api: str,
     tracking_uri: str,
+    credentials: dict[str, str],
     watch_interval: float,
     timeout: float,
 ) -> ManagedProcess:
@@ -415,7 +476,9 @@ def _start_serve(
         health_url=f"{url}/health",
         log_path=log_path(cfg, SERVE),
         pid_path=pid_path(cfg, SERVE),
-        env=serve_env(cfg, prefect_api=prefect_api, tracking_uri=tracking_uri, runner_port=port),
+        env=serve_env(
+            cfg, prefect_api=prefect_api, tracking_uri=tracking_uri, runner_port=port, credentials=credentials
+        ),
         timeout=timeout,
     )
 

@@ -56,6 +56,3 @@ class Workspace:
     def initial_reference(self) -> Path:
         """Reference data given to `contract init`: drift baseline before any champion."""
         return self.root / "reference" / "initial.parquet"
-
-    def retrain_dir(self, name: str) -> Path:
-        return self.root / "retrains" / name

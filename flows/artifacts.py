@@ -84,7 +84,7 @@ def _view(fn: Callable[P, None]) -> Callable[P, None]:
             return
         try:
             fn(*args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - artifacts are a view: they never fail a run
+        except Exception as err:  # artifacts are a view: they never fail a run
             message = f"{type(err).__name__}: {err}".splitlines()[0]
             get_run_logger().warning("Prefect artifact not published (%s): %s", fn.__qualname__, message)
 

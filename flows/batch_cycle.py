@@ -326,7 +326,7 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         reason = "; ".join(decision.triggers) or "policy"
         try:
             retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=seq)
-        except Exception as err:  # noqa: BLE001 - the batch is done; the retrain failure is alerted
+        except Exception as err:  # the batch is done; the retrain failure is alerted
             get_run_logger().error("retrain after batch %s failed: %s", got.batch_id, err)
             retrain = {
                 "status": "failed",

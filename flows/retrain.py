@@ -310,7 +310,7 @@ def _end_failed(registry: Any, run_id: str) -> None:
     retrain is the one to raise and alert, not a second one from the same dead server."""
     try:
         registry.end_run(run_id, failed=True)
-    except Exception as err:  # noqa: BLE001 - the run stays RUNNING in MLflow; the retrain's error wins
+    except Exception as err:  # the run stays RUNNING in MLflow; the retrain's error wins
         get_run_logger().warning("run %s not marked failed: %s", run_id, str(err).splitlines()[0])
 
 

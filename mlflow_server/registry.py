@@ -150,7 +150,7 @@ class Registry:
                 local = mlflow.artifacts.download_artifacts(
                     run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
-            except Exception:  # noqa: BLE001 - missing artifact (e.g. SHAP failed and was skipped)
+            except Exception:  # missing artifact (e.g. SHAP failed and was skipped)
                 return None
             return pd.read_csv(local)
 
@@ -163,7 +163,7 @@ class Registry:
                 local = mlflow.artifacts.download_artifacts(
                     run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
-            except Exception:  # noqa: BLE001 - missing artifact (a version trained before it existed)
+            except Exception:  # missing artifact (a version trained before it existed)
                 return None
             return json.loads(Path(local).read_text())
 
@@ -184,7 +184,7 @@ class Registry:
         mv = self.client.get_model_version(self.model_name, str(version))
         try:
             found = mlflow.artifacts.list_artifacts(artifact_uri=mv.source, tracking_uri=self.tracking_uri)
-        except Exception:  # noqa: BLE001 - an unreadable model counts as missing
+        except Exception:  # an unreadable model counts as missing
             return []
         return [Path(item.path).name for item in found]
 
@@ -277,7 +277,7 @@ class Registry:
     def get_version(self, version: str) -> VersionInfo:
         try:
             mv = self.client.get_model_version(self.model_name, str(version))
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise RegistryError(f"model {self.model_name!r} has no version {version}") from err
         return _version_info(mv)
 
@@ -289,7 +289,7 @@ class Registry:
         """
         try:
             mv = self.client.get_model_version_by_alias(self.model_name, alias)
-        except Exception as err:  # noqa: BLE001 - sorted below: absent, or a real failure
+        except Exception as err:  # sorted below: absent, or a real failure
             if _not_found(err):
                 return None
             raise RegistryError(f"model registry {self.tracking_uri}: alias {alias!r}: {err}") from err
@@ -304,7 +304,7 @@ class Registry:
         try:
             found = self.client.search_model_versions(f"name = '{self.model_name}'")
             aliases = dict(self.client.get_registered_model(self.model_name).aliases or {})
-        except Exception as err:  # noqa: BLE001 - sorted below: no model yet, or a real failure
+        except Exception as err:  # sorted below: no model yet, or a real failure
             if _not_found(err):
                 return []
             raise RegistryError(f"model registry {self.tracking_uri}: {err}") from err
@@ -324,15 +324,12 @@ class Registry:
     def delete_alias(self, alias: str) -> None:
         try:
             self.client.delete_registered_model_alias(self.model_name, alias)
-        except Exception:  # noqa: BLE001 - alias was not set
+        except Exception:  # alias was not set
             log.debug("alias %s was not set", alias)
 
     def set_version_tags(self, version: str, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, str(version), key, str(value)[:5000])
-
-    def run_metrics(self, run_id: str) -> dict[str, float]:
-        return dict(self.client.get_run(run_id).data.metrics)
 
 
 def _metric_key(name: str) -> str:
@@ -371,7 +368,7 @@ def _load_model(
             )
         try:
             return skops.io.load(path, trusted=list(trusted))
-        except Exception as err:  # noqa: BLE001 - untrusted types or a corrupt file: never loaded
+        except Exception as err:  # untrusted types or a corrupt file: never loaded
             raise ModelIntegrityError(f"model v{version}: {MODEL_FILE} refused by skops: {err}") from err
 
 
@@ -389,7 +386,7 @@ def _download_model_file(model_uri: str, tracking_uri: str, tmp: str) -> Path:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri
         )
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise RegistryError(f"{model_uri}: could not download the model: {err}") from err
     path = Path(local) / MODEL_FILE
     if not path.is_file():

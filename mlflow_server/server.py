@@ -29,6 +29,7 @@ def mlflow_server_argv(
     host: str = DEFAULT_HOST,
     port: int,
     workers: int = DEFAULT_WORKERS,
+    basic_auth: bool = False,
 ) -> list[str]:
     """Build the ``mlflow server`` command line (run with this interpreter).
 
@@ -38,6 +39,8 @@ def mlflow_server_argv(
         host: interface to bind; loopback by default.
         port: TCP port.
         workers: uvicorn worker processes.
+        basic_auth: run MLflow's basic-auth app (users and permissions; needs
+            ``MLFLOW_AUTH_CONFIG_PATH`` and, on the first start, ``MLFLOW_AUTH_ADMIN_PASSWORD``).
 
     Returns:
         The argument vector.
@@ -67,6 +70,7 @@ def mlflow_server_argv(
         str(port),
         "--workers",
         str(workers),
+        *(["--app-name", "basic-auth"] if basic_auth else []),
     ]
 
 
@@ -80,6 +84,7 @@ def start_mlflow_server(
     pid_path: Path | None = None,
     workers: int = DEFAULT_WORKERS,
     job_execution: bool = False,
+    auth_env: dict[str, str] | None = None,
     timeout: float = 120.0,
 ) -> ManagedProcess:
     """Start ``mlflow server`` in the background and wait until ``/health`` answers.
@@ -94,6 +99,8 @@ def start_mlflow_server(
         workers: uvicorn worker processes.
         job_execution: run MLflow's GenAI job runner (8 extra processes, ~0.6 GB, and a
             temp folder left in /dev/shm per start); Driftline does not use it.
+        auth_env: the basic-auth app's environment (``driftline.server_auth.mlflow_server_env``);
+            None runs the server without authentication (the tests' registry servers).
         timeout: seconds to wait for health.
 
     Returns:
@@ -109,6 +116,7 @@ def start_mlflow_server(
         host=host,
         port=port,
         workers=workers,
+        basic_auth=auth_env is not None,
     )
     artifacts_destination.mkdir(parents=True, exist_ok=True)
     # Probe through loopback when bound to every interface: the host-header check allows it.
@@ -125,6 +133,7 @@ def start_mlflow_server(
             **os.environ,
             **PROCESS_ENV,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if job_execution else "false",
+            **(auth_env or {}),
         },
         timeout=timeout,
     )

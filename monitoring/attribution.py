@@ -302,7 +302,7 @@ def batch_attribution(
             min_top_k_overlap=settings.min_top_k_overlap,
             min_features=settings.min_features,
         )
-    except Exception as err:  # noqa: BLE001 - optional step: SHAP or a bad stored table must not fail a batch
+    except Exception as err:  # optional step: SHAP or a bad stored table must not fail a batch
         logger.warning("attribution not compared: %s: %s", type(err).__name__, err)
         return None
     logger.info("attribution on %d rows in %.2fs: %s", importance.n_rows, seconds, result.summary())

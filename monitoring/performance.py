@@ -10,7 +10,6 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-KEYS = ("batch_id", "row_key")
 TASKS = ("binary", "multiclass", "regression")
 _JOINED_COLUMNS = ("model_version", "role", "label", "prediction", "score")
 
@@ -18,34 +17,6 @@ _JOINED_COLUMNS = ("model_version", "role", "label", "prediction", "score")
 _MIN_ROWS_FOR_R2 = 2
 
 Metrics = dict[str, float | int | None]
-
-
-def label_join(predictions: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Attach true labels to logged predictions on ``("batch_id", "row_key")``.
-
-    Args:
-        predictions: prediction log rows (one per model per row; must not have ``label``).
-        labels: ``batch_id, row_key, label``; a key given twice keeps its last label.
-
-    Returns:
-        (joined, n_unmatched_labels): predictions that have a label, with a ``label`` column,
-        and how many labels matched no prediction.
-
-    Raises:
-        ValueError: a key or label column is missing, or predictions already hold ``label``.
-    """
-    _require(predictions, KEYS, "predictions")
-    _require(labels, (*KEYS, "label"), "labels")
-    if "label" in predictions.columns:
-        raise ValueError("predictions already have a 'label' column")
-    unique = labels.drop_duplicates(subset=list(KEYS), keep="last")
-    if len(unique) < len(labels):
-        logger.warning("label_join: %d duplicate label keys, kept the last", len(labels) - len(unique))
-    unique = unique[[*KEYS, "label"]]
-    joined = predictions.merge(unique, on=list(KEYS), how="inner", validate="many_to_one")
-    predicted_keys = predictions[list(KEYS)].drop_duplicates()
-    matched = unique.merge(predicted_keys, on=list(KEYS), how="inner")
-    return joined.reset_index(drop=True), int(len(unique) - len(matched))
 
 
 def realized_metrics(

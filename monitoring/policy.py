@@ -24,8 +24,6 @@ from typing import Any
 
 DRIFT = "drift"
 PERFORMANCE = "performance"
-MANUAL = "manual"
-SCHEDULE = "schedule"
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def explain_task(ws: Workspace, model: Any, frame: pd.DataFrame, run_id: str) ->
             for path in save_plots(importance, Path(tmp)).values():
                 registry.log_artifact(run_id, path, folder="shap")
         return top_features(importance, k=5)
-    except (ExplainError, Exception) as err:  # noqa: BLE001 - SHAP is optional, the run goes on
+    except (ExplainError, Exception) as err:  # SHAP is optional, the run goes on
         get_run_logger().warning("SHAP summary failed, continuing without it: %s", err)
         registry.set_run_tags(run_id, {"driftline.shap": f"failed: {err}"[:500]})
         return []

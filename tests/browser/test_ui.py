@@ -7,10 +7,10 @@ with ``DRIFTLINE_SCREENSHOTS=docs/screenshots``), else to a temporary folder.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from tests.servers import (
     ServedProject,
     deployment,
     flow_runs,
-    http_json,
     new_batch_file,
     wait_for_run,
 )
@@ -159,7 +158,15 @@ def test_a_run_started_with_the_run_button_completes(
 
 
 def _mlflow(project: ServedProject, endpoint: str, **query: str) -> Any:
-    return http_json(f"{project.urls.mlflow}/api/2.0/mlflow/{endpoint}?{urllib.parse.urlencode(query)}")
+    return project.mlflow_json(endpoint, **query)
+
+
+def sign_in_to_mlflow(driver: Any, project: ServedProject) -> None:
+    """The MLflow server runs its basic-auth app: the browser sends the admin's credentials with
+    every request, as it would after a person answered the sign-in prompt."""
+    token = base64.b64encode(project.mlflow_auth.encode()).decode()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
 
 
 def test_mlflow_shows_the_registered_model_with_its_champion_alias(
@@ -167,6 +174,7 @@ def test_mlflow_shows_the_registered_model_with_its_champion_alias(
 ) -> None:
     name = served_project.cfg.model_name
     champion = _mlflow(served_project, "registered-models/alias", name=name, alias="champion")
+    sign_in_to_mlflow(browser, served_project)
     browser.get(f"{served_project.urls.mlflow}/#/models/{name}")
     wait_text(browser, name, f"Version {champion['model_version']['version']}", "champion")
     close_mlflow_assistant(browser)
@@ -179,6 +187,7 @@ def test_mlflow_run_page_shows_the_shap_plot(
     name = served_project.cfg.model_name
     version = _mlflow(served_project, "registered-models/alias", name=name, alias="champion")["model_version"]
     run = _mlflow(served_project, "runs/get", run_id=version["run_id"])["run"]
+    sign_in_to_mlflow(browser, served_project)
     url = (
         f"{served_project.urls.mlflow}/#/experiments/{run['info']['experiment_id']}/runs/{version['run_id']}"
     )
@@ -200,8 +209,8 @@ def test_mlflow_run_page_shows_the_drift_report(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    found = http_json(
-        f"{served_project.urls.mlflow}/api/2.0/mlflow/runs/search",
+    found = served_project.mlflow_json(
+        "runs/search",
         {
             "experiment_ids": [_experiment_id(served_project)],
             "filter": "tags.`driftline.kind` = 'monitoring'",
@@ -211,6 +220,7 @@ def test_mlflow_run_page_shows_the_drift_report(
     run = found["runs"][0]["info"]
     batches = _mlflow(served_project, "artifacts/list", run_id=run["run_id"], path="batches")["files"]
     latest = sorted(f["path"] for f in batches if f["is_dir"])[-1]
+    sign_in_to_mlflow(browser, served_project)
     url = f"{served_project.urls.mlflow}/#/experiments/{run['experiment_id']}/runs/{run['run_id']}"
     browser.get(f"{url}/artifacts/{latest}/drift.html")
     wait_text(browser, f"{latest}/drift.html")

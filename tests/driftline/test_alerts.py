@@ -47,7 +47,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:  # http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 failing = len(receiver.requests) <= receiver.fail_first
@@ -169,7 +169,7 @@ def test_mail_route_through_a_real_smtp_server_with_the_password_from_the_enviro
     logins: list[tuple[bytes, bytes]] = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
             received.append(message_from_bytes(envelope.content))
             return "250 OK"
 

@@ -15,7 +15,7 @@ def serve(statuses: list[int]) -> tuple[ThreadingHTTPServer, list[int]]:
     seen: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_PATCH(self) -> None:  # noqa: N802 - http.server naming
+        def do_PATCH(self) -> None:  # http.server naming
             status = statuses[min(len(seen), len(statuses) - 1)]
             seen.append(status)
             body = json.dumps({"ok": status == 200}).encode()

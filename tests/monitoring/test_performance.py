@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from monitoring.performance import label_join, realized_metrics
+from monitoring.performance import realized_metrics
 
 
 def joined_frame(rows: list[tuple[str, str, str, str, float]]) -> pd.DataFrame:
@@ -73,34 +73,3 @@ def test_bad_arguments_raise() -> None:
         realized_metrics(joined, task="ranking")
     with pytest.raises(ValueError, match="missing columns \\['score'\\]"):
         realized_metrics(joined.drop(columns=["score"]), task="multiclass")
-
-
-def test_label_join_counts_unmatched_labels() -> None:
-    predictions = pd.DataFrame(
-        {
-            "batch_id": ["b1", "b1", "b1", "b1", "b2"],
-            "row_key": ["0", "0", "1", "1", "0"],
-            "role": ["champion", "challenger", "champion", "challenger", "champion"],
-            "model_version": ["1", "2", "1", "2", "1"],
-            "prediction": ["yes", "no", "no", "no", "yes"],
-            "score": [0.8, 0.4, 0.2, 0.3, 0.9],
-        }
-    )
-    labels = pd.DataFrame(
-        {
-            "batch_id": ["b1", "b1", "b2", "b3"],
-            "row_key": ["0", "7", "0", "0"],  # b1/7 and b3/0 have no prediction
-            "label": ["yes", "no", "no", "yes"],
-        }
-    )
-    joined, unmatched = label_join(predictions, labels)
-
-    assert unmatched == 2
-    assert len(joined) == 3  # b1/0 for both roles, b2/0; b1/1 has no label yet
-    assert joined.set_index(["batch_id", "row_key", "role"])["label"].to_dict() == {
-        ("b1", "0", "champion"): "yes",
-        ("b1", "0", "challenger"): "yes",
-        ("b2", "0", "champion"): "no",
-    }
-    with pytest.raises(ValueError, match="labels is missing columns \\['label'\\]"):
-        label_join(predictions, labels.drop(columns=["label"]))

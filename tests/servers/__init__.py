@@ -9,11 +9,13 @@ to one project and one set of servers per session.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +27,8 @@ import pytest
 from driftline.config import DriftlineConfig, load_config
 from driftline.processes import free_port
 from driftline.schedule import PrefectApi, RetrainSchedule, write_yaml_schedule
-from driftline.servers import ServerUrls, active, start_all, stop_all
+from driftline.server_auth import read as read_credentials
+from driftline.servers import ServerUrls, active, prefect_client, servers_dir, start_all, stop_all
 
 SCHEDULE = RetrainSchedule("15 4 * * 1", "Europe/Paris")  # Mondays 04:15, Paris time
 DEMO_TIMEOUT_S = 600
@@ -53,7 +56,21 @@ class ServedProject:
 
     @property
     def prefect(self) -> PrefectApi:
-        return PrefectApi(self.urls.prefect_api)
+        return prefect_client(self.cfg, self.urls)
+
+    @property
+    def mlflow_auth(self) -> str:
+        """``user:password`` of the MLflow server's admin (basic auth)."""
+        creds = read_credentials(servers_dir(self.cfg))
+        assert creds is not None, "up wrote no credentials"
+        return f"{creds.mlflow_username}:{creds.mlflow_password}"
+
+    def mlflow_json(self, endpoint: str, body: Any = None, **query: str) -> Any:
+        """An MLflow REST call (``/api/2.0/mlflow/<endpoint>``) signed in as the admin."""
+        url = f"{self.urls.mlflow}/api/2.0/mlflow/{endpoint}"
+        if query:
+            url += f"?{urllib.parse.urlencode(query)}"
+        return http_json(url, body, auth=self.mlflow_auth)
 
 
 def clean_env() -> dict[str, str]:
@@ -128,13 +145,14 @@ def cli(*args: str) -> Any:
 # --- REST helpers ---------------------------------------------------------------------------------
 
 
-def http_json(url: str, body: Any = None, *, method: str | None = None) -> Any:
+def http_json(url: str, body: Any = None, *, method: str | None = None, auth: str | None = None) -> Any:
+    """One JSON request; ``auth`` (``user:secret``) is sent as HTTP basic auth."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = f"Basic {base64.b64encode(auth.encode()).decode()}"
     request = urllib.request.Request(
-        url,
-        data=data,
-        method=method or ("POST" if data else "GET"),
-        headers={"Content-Type": "application/json"},
+        url, data=data, method=method or ("POST" if data else "GET"), headers=headers
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(request, timeout=30) as response:

@@ -6,24 +6,30 @@ import json
 import os
 import signal
 import socket
+import stat
 import time
+import urllib.error
 
 import pytest
 
+from driftline import local_api
 from driftline.config import load_config
 from driftline.processes import free_port, is_healthy, read_pidfile
 from driftline.schedule import RetrainSchedule, live_schedule, read_yaml_schedule
+from driftline.server_auth import credentials_path
 from driftline.servers import (
     MLFLOW,
     PREFECT,
     SERVE,
     _pick_port,
     active,
+    client_env,
     is_loopback,
     pid_path,
     serve_env,
     servers_dir,
     start_all,
+    stop_all,
 )
 from tests.servers import (
     START_TIMEOUT_S,
@@ -63,8 +69,7 @@ def test_servers_use_the_projects_own_stores(served_project: ServedProject) -> N
     api = served_project.prefect
     runs = api.call("POST", "/flow_runs/filter", {"limit": 200})
     assert any(r["name"] and r["state_type"] == "COMPLETED" for r in runs)
-    mlflow = served_project.urls.mlflow
-    model = http_json(f"{mlflow}/api/2.0/mlflow/registered-models/get?name={served_project.cfg.model_name}")
+    model = served_project.mlflow_json("registered-models/get", name=served_project.cfg.model_name)
     aliases = {a["alias"] for a in model["registered_model"].get("aliases", [])}
     assert "champion" in aliases
     argv = json.loads(pid_path(served_project.cfg, MLFLOW).read_text())["argv"]
@@ -118,12 +123,71 @@ def test_cli_commands_use_the_servers_while_up(served_project: ServedProject) ->
         assert os.environ.get("PREFECT_API_URL") == urls.prefect_api
         assert os.environ.get("DRIFTLINE_TRACKING_URI") == urls.mlflow
         assert cfg.tracking_uri == urls.mlflow
+        assert os.environ.get("MLFLOW_TRACKING_USERNAME") == "admin"
+        from mlflow import MlflowClient
+
+        # signed in through the variables MLflow's own client reads
+        assert MlflowClient(urls.mlflow).get_registered_model(cfg.model_name).name == cfg.model_name
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    env = serve_env(served_project.cfg, prefect_api=urls.prefect_api, tracking_uri=urls.mlflow, runner_port=1)
+    creds = client_env(served_project.cfg, urls)
+    env = serve_env(
+        served_project.cfg,
+        prefect_api=urls.prefect_api,
+        tracking_uri=urls.mlflow,
+        runner_port=1,
+        credentials=creds,
+    )
     assert (env["PREFECT_API_URL"], env["DRIFTLINE_TRACKING_URI"]) == (urls.prefect_api, urls.mlflow)
     assert env["PREFECT_HOME"] == str(served_project.cfg.prefect_home)
+    assert env["MLFLOW_TRACKING_PASSWORD"] == creds["MLFLOW_TRACKING_PASSWORD"]
+    assert "PREFECT_API_AUTH_STRING" not in env  # loopback: the Prefect API asks for none
+
+
+def _refused(url: str, body: object = None, *, method: str | None = None, auth: str | None = None) -> int:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        http_json(url, body, method=method, auth=auth)
+    return refused.value.code
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_mlflow_refuses_anonymous_writes_and_the_secret_stays_out_of_git(
+    served_project: ServedProject,
+) -> None:
+    urls, folder = served_project.urls, servers_dir(served_project.cfg)
+    assert urls.mlflow_auth and not urls.prefect_auth
+    api = f"{urls.mlflow}/api/2.0"
+    name = served_project.cfg.model_name
+    # what an attacker with local access tried: write a model artifact, create things, read
+    assert (
+        _refused(f"{api}/mlflow-artifacts/artifacts/1/x/artifacts/model/MLmodel", {"a": 1}, method="PUT")
+        == 401
+    )
+    assert _refused(f"{api}/mlflow/experiments/create", {"name": "intruder"}) == 401
+    assert _refused(f"{api}/mlflow/registered-models/get?name={name}") == 401
+    assert _refused(f"{api}/mlflow/registered-models/get?name={name}", auth="admin:guess") == 401
+    model = served_project.mlflow_json("registered-models/get", name=name)  # the admin may
+    assert model["registered_model"]["name"] == name
+    assert is_healthy(f"{urls.mlflow}/health")  # health stays open (up and `active` use it)
+
+    creds = credentials_path(folder)
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert (folder / ".gitignore").read_text().splitlines()[-1] == "*"
+    password = served_project.mlflow_auth.split(":", 1)[1]
+    argv = json.loads(pid_path(served_project.cfg, MLFLOW).read_text())["argv"]
+    assert argv[argv.index("--app-name") + 1] == "basic-auth"
+    for written in [
+        *folder.glob("*.log"),
+        folder / "urls.json",
+        folder / "mlflow-auth.ini",
+        pid_path(served_project.cfg, MLFLOW),
+    ]:
+        assert password not in written.read_text(), f"the password leaked into {written}"
+    shown = cli("up", "--config", str(served_project.config_path), "--json")
+    assert shown.exit_code == 0 and password not in shown.output
+    assert json.loads(shown.output)["credentials"] == str(creds)
 
 
 @pytest.mark.server
@@ -155,7 +219,41 @@ def test_down_stops_everything_and_up_keeps_the_ui_schedule(served_project: Serv
     assert read_yaml_schedule(config) == ui_value  # pulled in before the runner stopped
     assert "nothing was running" in cli("down", "--config", str(config)).output
 
+    # A command run while the servers were down started the project's shared local API ...
+    saved = os.environ.pop("PREFECT_API_URL", None)
+    try:
+        assert local_api.connect(cfg.prefect_home) is not None
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        if saved is not None:
+            os.environ["PREFECT_API_URL"] = saved
+    assert local_api.running_api(cfg.prefect_home) is not None
+
+    # ... which `up` stops (the same Prefect database). Beyond loopback the Prefect API asks for
+    # the auth string too, and the runner has it.
     up = start_all(
+        load_config(config),
+        config_path=config,
+        host="0.0.0.0",
+        mlflow_port=free_port(),
+        prefect_port=free_port(),
+        watch_interval=WATCH_INTERVAL_S,
+        timeout=START_TIMEOUT_S,
+    )
+    assert set(up.started) == set(NAMES)
+    assert local_api.running_api(cfg.prefect_home) is None
+    urls = served_project.urls
+    assert (urls.host, urls.prefect_auth, urls.mlflow_auth) == ("0.0.0.0", True, True)
+    assert _refused(f"{urls.prefect_api}/deployments/filter", {"limit": 1}) == 401
+    assert is_healthy(f"{urls.prefect_api}/health")
+    api = served_project.prefect  # with the auth string
+    assert live_schedule(api) == ui_value  # serve() did not overwrite it with an older value
+    for name in ("batch-cycle", "retrain", "replay", "watch", "contract-review", "review-queue"):
+        assert not deployment(api, name)["paused"], f"{name} left paused after restart"
+
+    # back on loopback for the tests that share these servers
+    assert set(stop_all(cfg, config_path=config)) == set(NAMES)
+    start_all(
         load_config(config),
         config_path=config,
         mlflow_port=free_port(),
@@ -163,11 +261,7 @@ def test_down_stops_everything_and_up_keeps_the_ui_schedule(served_project: Serv
         watch_interval=WATCH_INTERVAL_S,
         timeout=START_TIMEOUT_S,
     )
-    assert set(up.started) == set(NAMES)
-    api = served_project.prefect
-    assert live_schedule(api) == ui_value  # serve() did not overwrite it with an older value
-    for name in ("batch-cycle", "retrain", "replay", "watch", "contract-review", "review-queue"):
-        assert not deployment(api, name)["paused"], f"{name} left paused after restart"
+    assert not served_project.urls.prefect_auth
 
 
 def test_port_falls_back_when_taken() -> None:
