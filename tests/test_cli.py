@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.streams import make_batch
 
@@ -116,14 +117,23 @@ def test_status_config_retrain_promote_rollback(project):
     shown = driftline("config", "show", cwd=project)
     assert shown.returncode == 0 and "target: y" in shown.stdout and "drift_share: 0.5" in shown.stdout
 
-    done = driftline("retrain", "--reason", "cli test", "--json", cwd=project)
+    # a gate no candidate can pass (superiority by 0.5 AUC): the rejection path, then the override
+    config = project / "driftline.yaml"
+    original = config.read_text()
+    settings = yaml.safe_load(original)
+    settings["gate"] = {**(settings.get("gate") or {}), "rule": "superiority", "margin": 0.5}
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    try:
+        done = driftline("retrain", "--reason", "cli test", "--json", cwd=project)
+    finally:
+        config.write_text(original)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     version = result["version"]
-    assert int(version) > int(first) and result["gate"]["verdict"] in ("promote", "reject")
-    if not result["promoted"]:
-        done = driftline("promote", version, "--reason", "approved by a person", cwd=project)
-        assert done.returncode == 0, done.stderr
+    assert int(version) > int(first)
+    assert (result["gate"]["verdict"], result["promoted"]) == ("reject", False)
+    done = driftline("promote", version, "--reason", "approved by a person", cwd=project)
+    assert done.returncode == 0, done.stderr
     again = driftline("promote", version, "--reason", "twice", cwd=project)
     assert again.returncode == 1 and "already the champion" in again.stderr
 

@@ -59,16 +59,26 @@ def test_shifted_batch_shows_drift(project):
     _, result = run(ws, path, allow_retrain=False)
     assert result["drift"]["detected"] is True
     assert {"x0", "x1", "x2"} <= set(result["drift"]["drifted_columns"])
-    assert result["decision"]["retrain"] in (True, False)
-    assert result["decision"]["reasons"]
+    decision = result["decision"]
+    # one drifted batch is not a drift trigger (2 of the last 3 are needed) ...
+    assert "drift" not in decision["triggers"]
+    assert any("no drift trigger" in r and "needs at least 2 of 3" in r for r in decision["reasons"])
+    # ... the retrain, if any, comes from realized performance, and says so
+    assert decision["retrain"] is bool(decision["triggers"]) and set(decision["triggers"]) <= {"performance"}
+    assert decision["retrain"] is any("below the champion's holdout" in r for r in decision["reasons"])
 
 
 def test_duplicate_changes_nothing(project):
     ws, root = project
-    path = root / "clean.parquet"
+    path = write_batch(root / "twice.parquet", rows=300, seed=108, start=80_000)
+    _, first = run(ws, path, allow_retrain=False)
+    assert first["status"] == "accepted"
     before = len(ws.state.list_batches())
-    _, result = run(ws, path, allow_retrain=False)
-    assert result["status"] == "duplicate"
+    copy = root / "twice-renamed.parquet"
+    copy.write_bytes(path.read_bytes())  # the same content under another name
+    for again in (path, copy):
+        _, result = run(ws, again, allow_retrain=False)
+        assert result["status"] == "duplicate" and result["batch_id"] == first["batch_id"]
     assert len(ws.state.list_batches()) == before
 
 
