@@ -9,7 +9,7 @@ runs:
 
 `--make-spec` is the only mode that imports Driftline: it resolves the project's config once (the
 tracking URI, the suite file, the feature lists, the drift settings) into a small JSON file. The
-measured mode imports no Driftline module except the constant ``driftline.env.PROCESS_ENV``
+measured mode imports no Driftline module except the constant ``driftline.core.env.PROCESS_ENV``
 (telemetry off, ``OMP_NUM_THREADS=1``: the same environment as the CLI).
 
 The core work (the list in issue 10):
@@ -61,7 +61,7 @@ PREDICTION = "__prediction_score"
 def apply_env() -> None:
     """Driftline's process environment (values the caller set explicitly win, as in the CLI)."""
     sys.path.insert(0, str(ROOT))
-    from driftline.env import PROCESS_ENV  # a dict of constants; imports nothing heavy
+    from driftline.core.env import PROCESS_ENV  # a dict of constants; imports nothing heavy
 
     for key, value in PROCESS_ENV.items():
         os.environ.setdefault(key, value)
@@ -92,7 +92,7 @@ class Clock:
 # ---------------------------------------------------------------------------------------------
 def make_spec(config: Path, out: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from driftline.config import load_config
+    from driftline.core.config import load_config
 
     cfg = load_config(config)
     facts = json.loads((cfg.root / "reference" / "facts.json").read_text())

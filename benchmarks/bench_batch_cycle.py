@@ -9,7 +9,7 @@ Each size runs in its own fresh worker subprocess (so memory of one size does no
 next). A worker:
 
 1. generates a synthetic 20k-row history (15 numeric + 4 categorical features, an integer id and a
-   binary target: 21 columns) and creates a project from it with ``driftline.project_init.init_project``
+   binary target: 21 columns) and creates a project from it with ``driftline.jobs.project_init.init_project``
    (the real flows: contract bootstrap, 4 init batches through the batch cycle, first retrain →
    champion);
 2. runs one untimed warm-up batch (10k rows) through ``flows.batch_cycle.batch_cycle`` so imports,
@@ -83,7 +83,7 @@ SUBSTAGES: list[tuple[str, str]] = [
     ("drift.evidently", "monitoring.drift._run_evidently (Evidently + HTML + JSON)"),
     ("labels.labels_of", "datasets.labels_of (row keys + label text)"),
     ("labels.record_labels", "StateStore.record_labels (delete + to_sql)"),
-    ("performance.read_join", "driftline.datasets.labeled_predictions (in memory)"),
+    ("performance.read_join", "driftline.services.datasets.labeled_predictions (in memory)"),
     ("performance.metrics", "monitoring.performance.realized_metrics"),
 ]
 BARE: list[str] = [
@@ -274,7 +274,7 @@ def instrument(timings: Timings) -> None:
     import monitoring.drift
     import monitoring.performance
     import tasks.batch as tb
-    from driftline.state import StateStore
+    from driftline.store.state import StateStore
     from mlflow_server.registry import Registry
 
     for task, label in (
@@ -318,9 +318,9 @@ class Bare:
         from mlflow import MlflowClient
 
         from data_contracts.suite_io import load_suite
-        from driftline import promotion
-        from driftline import state as st
-        from driftline.project import load_facts
+        from driftline.services import promotion
+        from driftline.services.project import load_facts
+        from driftline.store import state as st
 
         self.ws = ws
         self.cfg = ws.config
@@ -473,7 +473,7 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
     workdir.mkdir(parents=True, exist_ok=True)
     project = workdir / "project"
     # Env first (telemetry off, OMP_NUM_THREADS=1) and PREFECT_HOME before prefect is imported.
-    from driftline.env import apply_process_env
+    from driftline.core.env import apply_process_env
 
     apply_process_env({"PREFECT_HOME": str(project / ".driftline" / "prefect")})
     (project / ".driftline" / "prefect").mkdir(parents=True, exist_ok=True)
@@ -488,7 +488,7 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
     init_file = data_dir / "init.parquet"
     make_frame(INIT_ROWS, seed=seed_base).to_parquet(init_file, index=False)
 
-    from driftline.project_init import init_project
+    from driftline.jobs.project_init import init_project
 
     init = init_project(
         data=init_file,
@@ -503,8 +503,8 @@ def worker(size: int, repeats: int, workdir: Path, result_path: Path, seed_base:
     init_seconds = time.perf_counter() - started
     config_path = init["config"]
 
-    from driftline.config import load_config
-    from driftline.workspace import Workspace
+    from driftline.core.config import load_config
+    from driftline.services.workspace import Workspace
     from flows.batch_cycle import batch_cycle
 
     ws = Workspace(load_config(Path(config_path)))

@@ -20,8 +20,8 @@ What it does:
    alternates between repeats (as listed on even repeats, reversed on odd ones):
    * ``driftline ingest BATCH --no-retrain --json`` (cwd: the project), as a user runs it: with
      the code of the working tree at that moment, so with the project's shared local Prefect API
-     (``driftline/local_api.py``) when that code is there. That API is a detached process: its CPU
-     time during the command (``/proc`` of the ``driftline.local_api`` processes of this project
+     (``driftline/ops/local_api.py``) when that code is there. That API is a detached process: its CPU
+     time during the command (``/proc`` of the ``driftline.ops.local_api`` processes of this project
      and their descendants) is added to the command's;
    * the same with ``DRIFTLINE_LOCAL_API=0`` on another new file: a temporary Prefect server per
      command, the behaviour before the shared API (``--no-per-command-api`` skips it);
@@ -110,7 +110,7 @@ def loadavg() -> float:
 def child_env() -> dict[str, str]:
     """The same environment for every child: Driftline's PROCESS_ENV (explicit values win)."""
     sys.path.insert(0, str(ROOT))
-    from driftline.env import PROCESS_ENV
+    from driftline.core.env import PROCESS_ENV
 
     env = dict(os.environ)
     for key, value in PROCESS_ENV.items():
@@ -178,7 +178,7 @@ def git_state() -> dict[str, Any]:
 
 
 def api_server_cpu_s(marker: str) -> float:
-    """CPU seconds so far of the shared local Prefect API processes (``driftline.local_api``) of
+    """CPU seconds so far of the shared local Prefect API processes (``driftline.ops.local_api``) of
     the benchmark's project, and their descendants: a detached process, so no wait4 of a command
     counts it. Each run's delta is added to the CLI's CPU time."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -196,7 +196,7 @@ def api_server_cpu_s(marker: str) -> float:
         pid = int(entry.name)
         parents[pid] = int(fields[1])
         ticks[pid] = int(fields[11]) + int(fields[12])
-        if "driftline.local_api" in cmdline and marker in cmdline:
+        if "driftline.ops.local_api" in cmdline and marker in cmdline:
             roots.append(pid)
     mine, frontier = set(roots), list(roots)
     while frontier:
@@ -256,7 +256,7 @@ def prepare_project(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
 def make_pool(out: Path) -> None:
     """April–December flights in the demo's batch format (the month column only names a batch)."""
     sys.path.insert(0, str(ROOT))
-    from driftline.demo_data import load_flights
+    from driftline.jobs.demo_data import load_flights
 
     flights = load_flights()
     flights[flights["month"] >= 4].drop(columns=["month"]).reset_index(drop=True).to_parquet(out, index=False)
@@ -461,7 +461,8 @@ def stop_shared_api(prefect_home: Path, env: dict[str, str]) -> None:
     if not prefect_home.is_dir():
         return
     code = (
-        "import sys; from pathlib import Path; from driftline.local_api import stop; stop(Path(sys.argv[1]))"
+        "import sys; from pathlib import Path; from driftline.ops.local_api import stop; "
+        "stop(Path(sys.argv[1]))"
     )
     subprocess.run([sys.executable, "-c", code, str(prefect_home)], env=env, cwd=ROOT, capture_output=True)
 

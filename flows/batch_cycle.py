@@ -9,17 +9,17 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
-from driftline import alerts, batch_alerts, review
-from driftline.batch_io import BatchReadError
-from driftline.config import load_config
-from driftline.faults import checkpoint
-from driftline.intake import read_failure, this_worker, time_range
-from driftline.monitoring_metrics import batch_metrics
-from driftline.project import load_facts
-from driftline.signals import policy_inputs
-from driftline.stage_clock import StageClock
-from driftline.state import DONE, DuplicateBatchError
-from driftline.workspace import Workspace
+from driftline.core.batch_io import BatchReadError
+from driftline.core.config import load_config
+from driftline.core.faults import checkpoint
+from driftline.core.stage_clock import StageClock
+from driftline.services import alerts, batch_alerts, review
+from driftline.services.intake import read_failure, this_worker, time_range
+from driftline.services.monitoring_metrics import batch_metrics
+from driftline.services.project import load_facts
+from driftline.services.signals import policy_inputs
+from driftline.services.workspace import Workspace
+from driftline.store.state import DONE, DuplicateBatchError
 from flows.artifacts import publish_batch, publish_gate_decision
 from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
 from monitoring.drift_frames import sampled_with_scores
@@ -375,7 +375,7 @@ def _duplicate(ws: Workspace, out: dict[str, Any], previous_status: str | None) 
 def _attribution(ws: Workspace, frame: pd.DataFrame, champion: Any, facts: Any) -> AttributionDrift | None:
     """The champion's SHAP importance on a sample of this batch vs on its training data (optional:
     None, with the reason logged, when the batch is small, the version has no table or SHAP fails)."""
-    from driftline.promotion import load_model
+    from driftline.services.promotion import load_model
     from models.spec import FeatureSpec
     from monitoring.attribution import AttributionSettings, batch_attribution
 

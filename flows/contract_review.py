@@ -22,9 +22,9 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from data_contracts.review import ReviewError
-from driftline.config import load_config
-from driftline.contract_ops import accept, review
-from driftline.workspace import Workspace
+from driftline.core.config import load_config
+from driftline.services.contract_ops import accept, review
+from driftline.services.workspace import Workspace
 from flows.artifacts import md
 from flows.batch_cycle import batch_cycle
 
@@ -48,7 +48,7 @@ def accept_and_reingest(
         ``{"ledger": the contract ledger record, "batch": the batch cycle's result}``.
 
     Raises:
-        ReviewError: as ``driftline.contract_ops.accept``.
+        ReviewError: as ``driftline.services.contract_ops.accept``.
     """
     config_path = Path(config_path).resolve()
     done = accept(Workspace(load_config(config_path)), batch_id, reason=reason, actor=actor)

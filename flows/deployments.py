@@ -6,7 +6,7 @@ project's absolute config path as a default parameter; the rest of the run form 
 flows' typed, documented signatures.
 
 Schedules: ``retrain`` gets the cron from driftline.yaml, which ``driftline up`` has already
-reconciled with any edit made in the Prefect UI (see ``driftline.schedule``), so applying it here
+reconciled with any edit made in the Prefect UI (see ``driftline.ops.schedule``), so applying it here
 never silently replaces a UI edit. ``pause_on_shutdown=False``: stopping this process must not
 leave the deployments paused for the next ``up``.
 """
@@ -19,9 +19,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from driftline.config import load_config
-from driftline.schedule import read_yaml_schedule
-from driftline.servers import watch_folder
+from driftline.core.config import load_config
+from driftline.ops.schedule import read_yaml_schedule
+from driftline.ops.servers import watch_folder
 
 logger = logging.getLogger("driftline.deployments")
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         help="Seconds between two scans of the incoming folder.",
     )
     args = parser.parse_args(argv)
-    from driftline.env import apply_process_env
+    from driftline.core.env import apply_process_env
 
     apply_process_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

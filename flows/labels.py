@@ -7,10 +7,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from driftline.config import load_config
-from driftline.labels import check_labels, match_labels, quarantine_labels
-from driftline.project import load_facts
-from driftline.workspace import Workspace
+from driftline.core.config import load_config
+from driftline.services.labels import check_labels, match_labels, quarantine_labels
+from driftline.services.project import load_facts
+from driftline.services.workspace import Workspace
 from monitoring.estimate import side_by_side
 from tasks import batch as t
 

@@ -15,11 +15,11 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from driftline import replay as rp
-from driftline.batch_io import read_table
-from driftline.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
-from driftline.replay_plot import publish
-from driftline.workspace import Workspace
+from driftline.core.batch_io import read_table
+from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
+from driftline.services import replay as rp
+from driftline.services.replay_plot import publish
+from driftline.services.workspace import Workspace
 from flows.artifacts import ReplayProgress
 
 Progress = Callable[[dict[str, Any]], None]
@@ -148,7 +148,7 @@ def _summarize(
     ws: Workspace, records: list[rp.BatchRecord], *, policy: str, label_lag: int, notes: list[str]
 ) -> dict[str, Any]:
     """Per-batch outcomes as the state store holds them once every label arrived, and totals."""
-    from driftline.project import load_facts
+    from driftline.services.project import load_facts
 
     facts = load_facts(ws)
     outcomes = {}
@@ -175,7 +175,7 @@ def _base_config(config_path: str | None) -> dict[str, Any]:
 
 
 def _new_project(directory: Path, raw: dict[str, Any]) -> Workspace:
-    from driftline.env import apply_process_env
+    from driftline.core.env import apply_process_env
 
     directory = directory.resolve()
     config_path = directory / CONFIG_FILE
@@ -200,7 +200,7 @@ def _warmup(
     """Contract from the warmup batches, each through the batch cycle, then the first retrain."""
     import pandas as pd
 
-    from driftline.bootstrap import init_contract
+    from driftline.services.bootstrap import init_contract
     from flows.retrain import run_retrain
 
     init_contract(ws.config, _write(ws, pd.concat([b.frame for b in batches]), "warmup-reference"))

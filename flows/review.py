@@ -3,7 +3,7 @@
 It publishes the oldest open review items (with their features) as a markdown artifact, then
 pauses for a form pre-filled with one entry per item: the reviewer types each true label into
 ``answer`` (blank: skip it) and resumes the run. The answers are then checked and recorded exactly
-as ``driftline review import`` records a file (``driftline.review.record_answers``).
+as ``driftline review import`` records a file (``driftline.services.review.record_answers``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from driftline.config import load_config
-from driftline.project import ProjectFacts, load_facts
-from driftline.review import ANSWER, ID, open_items, record_answers
-from driftline.workspace import Workspace
+from driftline.core.config import load_config
+from driftline.services.project import ProjectFacts, load_facts
+from driftline.services.review import ANSWER, ID, open_items, record_answers
+from driftline.services.workspace import Workspace
 
 ARTIFACT_KEY = "review-queue"
 

@@ -23,10 +23,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from driftline.batch_io import batch_id_of, content_hash
-from driftline.config import load_config
-from driftline.servers import watch_folder
-from driftline.workspace import Workspace
+from driftline.core.batch_io import batch_id_of, content_hash
+from driftline.core.config import load_config
+from driftline.ops.servers import watch_folder
+from driftline.services.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")

@@ -38,7 +38,7 @@ def unreachable_server(err: BaseException, tracking_uri: str) -> str | None:
     text = " ".join(texts)
     if not any(sign in text for sign in _NO_ANSWER):
         return None
-    from driftline.config import mask_credentials
+    from driftline.core.config import mask_credentials
 
     why = "connection refused" if "Connection refused" in text else "no response"
     return f"the MLflow tracking server {mask_credentials(tracking_uri)} does not answer ({why})"

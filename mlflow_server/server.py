@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from driftline.env import PROCESS_ENV
-from driftline.processes import ManagedProcess, free_port, start_process
+from driftline.core.env import PROCESS_ENV
+from driftline.core.processes import ManagedProcess, free_port, start_process
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def start_mlflow_server(
         workers: uvicorn worker processes.
         job_execution: run MLflow's GenAI job runner (8 extra processes, ~0.6 GB, and a
             temp folder left in /dev/shm per start); Driftline does not use it.
-        auth_env: the basic-auth app's environment (``driftline.server_auth.mlflow_server_env``);
+        auth_env: the basic-auth app's environment (``driftline.ops.server_auth.mlflow_server_env``);
             None runs the server without authentication (the tests' registry servers).
         timeout: seconds to wait for health.
 

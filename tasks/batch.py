@@ -9,13 +9,13 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from driftline import intake, promotion
-from driftline.batch_io import BatchReadError, read_table
-from driftline.datasets import labeled_predictions, labels_of
-from driftline.labels import LabelCheck, check_labels, quarantine_labels
-from driftline.project import ProjectFacts, TaskKind
-from driftline.scoring import Scored, score_batch
-from driftline.workspace import Workspace
+from driftline.core.batch_io import BatchReadError, read_table
+from driftline.services import intake, promotion
+from driftline.services.datasets import labeled_predictions, labels_of
+from driftline.services.labels import LabelCheck, check_labels, quarantine_labels
+from driftline.services.project import ProjectFacts, TaskKind
+from driftline.services.scoring import Scored, score_batch
+from driftline.services.workspace import Workspace
 
 
 @task(name="receive-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)

@@ -8,11 +8,11 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from driftline.config import FairnessConfig, GateConfig
-from driftline.project import ProjectFacts
-from driftline.shadow import shadow_rows
-from driftline.training import WindowData
-from driftline.workspace import Workspace
+from driftline.core.config import FairnessConfig, GateConfig
+from driftline.services.project import ProjectFacts
+from driftline.services.shadow import shadow_rows
+from driftline.services.training import WindowData
+from driftline.services.workspace import Workspace
 
 
 def gate_rules(

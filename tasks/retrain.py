@@ -10,9 +10,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from driftline import promotion, training
-from driftline.project import ProjectFacts
-from driftline.workspace import Workspace
+from driftline.services import promotion, training
+from driftline.services.project import ProjectFacts
+from driftline.services.workspace import Workspace
 
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "pandas<3", "numpy<2.5", "skops==0.16.0"]
 
@@ -30,13 +30,13 @@ def window_task(ws: Workspace, facts: ProjectFacts) -> tuple[Any, training.Windo
 def long_window_task(
     ws: Workspace, facts: ProjectFacts, short: training.WindowData
 ) -> training.WindowData | None:
-    """`window.adaptive`'s long candidate (see `driftline.training.long_window`)."""
+    """`window.adaptive`'s long candidate (see `driftline.services.training.long_window`)."""
     return training.long_window(ws, facts, short)
 
 
 @task(name="fit-candidate", cache_policy=NO_CACHE)
 def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None) -> Any:
-    from driftline.datasets import label_weights
+    from driftline.services.datasets import label_weights
     from models.spec import FeatureSpec
     from models.train import fit_model
 
@@ -140,7 +140,7 @@ def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigge
 @task(name="refresh-contract", cache_policy=NO_CACHE)
 def refresh_contract_task(ws: Workspace, window: pd.DataFrame, version: str) -> None:
     """A new champion: its training window becomes the reference of the warn-tier rules."""
-    from driftline.contract_ops import refresh_after_promotion
+    from driftline.services.contract_ops import refresh_after_promotion
 
     record = refresh_after_promotion(ws, window, version=version)
     get_run_logger().info(

@@ -12,11 +12,10 @@ from typing import Any
 def invoke(*args: str, cwd: Path) -> Any:
     from typer.testing import CliRunner
 
-    from driftline import cli_alerts, cli_review  # noqa: F401 - register the commands
-    from driftline.cli import app
+    from driftline.cli.app import app
 
     saved, here = dict(os.environ), Path.cwd()
-    level = logging.getLogger("driftline.alerts").level
+    level = logging.getLogger("driftline.services.alerts").level
     try:
         os.chdir(cwd)
         return CliRunner().invoke(app, list(args), catch_exceptions=False)
@@ -24,4 +23,4 @@ def invoke(*args: str, cwd: Path) -> Any:
         os.chdir(here)
         os.environ.clear()
         os.environ.update(saved)
-        logging.getLogger("driftline.alerts").setLevel(level)
+        logging.getLogger("driftline.services.alerts").setLevel(level)

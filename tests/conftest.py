@@ -7,11 +7,11 @@ import os
 import signal
 from pathlib import Path
 
-from driftline.env import apply_process_env
-from driftline.local_api import IDLE_ENV
+from driftline.core.env import apply_process_env
+from driftline.ops.local_api import IDLE_ENV
 
 apply_process_env()
-# The CLI tests' projects each get a shared local Prefect API (driftline.local_api): let it stop
+# The CLI tests' projects each get a shared local Prefect API (driftline.ops.local_api): let it stop
 # soon after the test's last command instead of 5 minutes later.
 os.environ.setdefault(IDLE_ENV, "30")
 
@@ -66,6 +66,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"driftline.local_api" in argv and any(a.startswith(base) for a in argv):
+        if b"driftline.ops.local_api" in argv and any(a.startswith(base) for a in argv):
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), signal.SIGTERM)

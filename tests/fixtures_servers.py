@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from driftline.processes import is_healthy, read_pidfile, stop_process
+from driftline.core.processes import is_healthy, read_pidfile, stop_process
 from mlflow_server.server import start_mlflow_server
 
 # A cold start on a busy 2-core machine can take well over the 10-20 s seen when idle.

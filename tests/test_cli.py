@@ -192,7 +192,7 @@ def test_sigterm_stops_the_command_and_its_ephemeral_prefect_server(project):
     import signal
     import time
 
-    from driftline.local_api import ENABLED_ENV
+    from driftline.ops.local_api import ENABLED_ENV
 
     make_batch(500, seed=80, start=80_000).to_csv(project / "term.csv", index=False)
     # The per-command temporary server (the shared local API turned off; that one is below).
@@ -216,9 +216,9 @@ def test_a_command_killed_mid_ingest_leaves_no_shared_api_running_for_long(proje
     import signal
     import time
 
-    from driftline.config import load_config
-    from driftline.local_api import STATE_FILE
-    from driftline.processes import is_alive
+    from driftline.core.config import load_config
+    from driftline.core.processes import is_alive
+    from driftline.ops.local_api import STATE_FILE
 
     make_batch(500, seed=81, start=81_000).to_csv(project / "term-shared.csv", index=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}

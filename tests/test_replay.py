@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftline.replay import (
+from driftline.services.replay import (
     REPLAY_SHAP_ROWS,
     SYNTHETIC_ID,
     Batch,
@@ -241,10 +241,9 @@ def test_binary_replay_compares_policies_with_late_labels(
 ) -> None:
     from typer.testing import CliRunner
 
-    from driftline import cli_replay  # noqa: F401 - registers the command
-    from driftline.cli import app
-    from driftline.config import load_config
-    from driftline.workspace import Workspace
+    from driftline.cli.app import app
+    from driftline.core.config import load_config
+    from driftline.services.workspace import Workspace
 
     data = tmp_path / "stream.csv"
     make_stream("binary", months=5).to_csv(data, index=False)
@@ -306,8 +305,8 @@ def test_binary_replay_compares_policies_with_late_labels(
 def test_multiclass_replay_quarantines_a_broken_batch_without_scoring_it(
     prefect_api: None, quiet_env: None, tmp_path: Path
 ) -> None:
-    from driftline.config import load_config
-    from driftline.workspace import Workspace
+    from driftline.core.config import load_config
+    from driftline.services.workspace import Workspace
     from flows.replay import replay
 
     frame = make_stream("multiclass", months=5, seed=1)
@@ -371,8 +370,7 @@ def test_cli_replay_rejects_freq_and_rows_together(
 ) -> None:
     from typer.testing import CliRunner
 
-    from driftline import cli_replay  # noqa: F401
-    from driftline.cli import app
+    from driftline.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "s.csv"

@@ -18,13 +18,13 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     sys.path.insert(0, str(HERE.parents[1]))
-    from driftline.env import apply_process_env
+    from driftline.core.env import apply_process_env
 
     apply_process_env()
     import pandas as pd
 
     from data_contracts import bootstrap_suite, validate_frame
-    from driftline.replay import split_batches
+    from driftline.services.replay import split_batches
 
     spec = importlib.util.spec_from_file_location("effectiveness_streams", HERE / "streams.py")
     assert spec is not None and spec.loader is not None

@@ -23,7 +23,7 @@ from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
-from driftline.cli_replay import _fmt  # the replay table's number format
+from driftline.cli.replay import _fmt  # the replay table's number format
 
 HERE = Path(__file__).resolve().parent
 POLICIES = ("never", "always", "expanding", "driftline")
@@ -63,8 +63,8 @@ def _job(
     os.environ.setdefault("PREFECT_HOME", str(Path(folder).parent / f"prefect-{os.getpid()}"))
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    from driftline.cli import quiet_libraries
-    from driftline.env import apply_process_env, exit_on_sigterm
+    from driftline.cli.common import quiet_libraries
+    from driftline.core.env import apply_process_env, exit_on_sigterm
 
     apply_process_env()
     exit_on_sigterm()
@@ -96,8 +96,8 @@ def shuffled_challenger(stream: Any, frame: Any) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from driftline.config import GateConfig
-    from driftline.replay import split_batches
+    from driftline.core.config import GateConfig
+    from driftline.services.replay import split_batches
     from models.gate import evaluate_gate
     from models.metrics import baseline_predictions
     from models.spec import index_like_columns, infer_features, primary_metric
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, help="A driftline.yaml whose settings every replay uses (e.g. gate options)."
     )
     args = parser.parse_args(argv)
-    from driftline.env import exit_on_sigterm
+    from driftline.core.env import exit_on_sigterm
 
     exit_on_sigterm()
     module = _streams_module()

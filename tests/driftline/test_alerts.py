@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
-from driftline import alerts
-from driftline.alert_routes import route_label
-from driftline.alerts import Alert, emit
-from driftline.config import ConfigError, DriftlineConfig, parse_config
-from driftline.notify import Delivery
-from driftline.state import StateStore
-from driftline.workspace import Workspace
+from driftline.core.config import ConfigError, DriftlineConfig, parse_config
+from driftline.ops.alert_routes import route_label
+from driftline.ops.notify import Delivery
+from driftline.services import alerts
+from driftline.services.alerts import Alert, emit
+from driftline.services.workspace import Workspace
+from driftline.store.state import StateStore
 from tests.cli_runner import invoke
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -228,7 +228,7 @@ def test_routes_take_alerts_from_their_min_severity_up(tmp_path, receiver):
 
 def test_no_routes_means_stored_and_logged(tmp_path, caplog):
     ws = workspace(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="driftline.alerts"):
+    with caplog.at_level(logging.WARNING, logger="driftline.services.alerts"):
         outcome = emit(ws, quarantine(), now=T0)
     assert outcome.status == "stored" and outcome.alert_id is not None
     assert "ALERT warning shop:quarantine:batch-1: batch batch-1 quarantined" in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from driftline.batch_io import BatchReadError, batch_id_of, content_hash, keep_raw, read_table
+from driftline.core.batch_io import BatchReadError, batch_id_of, content_hash, keep_raw, read_table
 
 
 def test_csv_and_parquet_read_the_same(tmp_path):
@@ -62,7 +62,7 @@ def test_a_partial_raw_copy_left_by_a_crash_is_replaced_not_trusted(tmp_path):
 
 
 def test_a_copy_that_does_not_match_the_hash_raises_and_leaves_nothing(tmp_path):
-    from driftline.batch_io import RawCopyError
+    from driftline.core.batch_io import RawCopyError
 
     src = tmp_path / "in.csv"
     src.write_text("a\n1\n")
@@ -72,7 +72,7 @@ def test_a_copy_that_does_not_match_the_hash_raises_and_leaves_nothing(tmp_path)
 
 
 def test_labeled_predictions_attaches_labels_by_row_key_and_drops_unlabeled():
-    from driftline.datasets import labeled_predictions
+    from driftline.services.datasets import labeled_predictions
 
     champion = pd.DataFrame(
         {"batch_id": "b", "row_key": ["1", "2", "3"], "role": "champion", "score": [0.1, 0.2, 0.3]}

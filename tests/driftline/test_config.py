@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.config import ConfigError, dump_config, load_config, parse_config
+from driftline.core.config import ConfigError, dump_config, load_config, parse_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -63,7 +63,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_config_show_masks_passwords_and_secret_parameters_but_keeps_env_references():
-    from driftline.config import mask_credentials
+    from driftline.core.config import mask_credentials
 
     text = "db: postgresql://bob:s3cr3t@db:5432/x\nt: http://u:${PW}@h\nr: json://h/?token=abc&x=1\np: http://h:5000/"
     masked = mask_credentials(text)
@@ -73,7 +73,7 @@ def test_config_show_masks_passwords_and_secret_parameters_but_keeps_env_referen
 
 
 def test_storage_root_stays_inside_the_project_unless_allowed(tmp_path):
-    from driftline.config import ConfigError, parse_config
+    from driftline.core.config import ConfigError, parse_config
 
     base = {"project": "p", "data": {"target": "y"}}
     with pytest.raises(

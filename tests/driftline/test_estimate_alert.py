@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from driftline import alerts
-from driftline.batch_alerts import alert_estimate as _alert_estimate
-from driftline.config import parse_config
-from driftline.project import ProjectFacts
-from driftline.workspace import Workspace
+from driftline.core.config import parse_config
+from driftline.services import alerts
+from driftline.services.batch_alerts import alert_estimate as _alert_estimate
+from driftline.services.project import ProjectFacts
+from driftline.services.workspace import Workspace
 from mlflow_server.registry import TRIVIAL_TAG, VersionInfo
 from monitoring.estimate import Estimate
 

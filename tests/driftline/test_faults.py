@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from driftline import faults
+from driftline.core import faults
 
 
 def test_a_paused_checkpoint_writes_its_pid_and_waits_for_the_flag_to_go(tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from driftline.labels import check_labels
-from driftline.project import ProjectFacts
+from driftline.services.labels import check_labels
+from driftline.services.project import ProjectFacts
 
 BINARY = ProjectFacts("binary", ("x",), (), "auc", True, "1", classes=("0", "1"))
 MULTI = ProjectFacts("multiclass", ("x",), (), "macro_f1", True, classes=("high", "low", "mid"))

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline import alerts
-from driftline.batch_alerts import alert_latency as _alert_latency
-from driftline.config import parse_config
-from driftline.scoring import Scored, score_batch
-from driftline.stage_clock import StageClock
-from driftline.workspace import Workspace
+from driftline.core.config import parse_config
+from driftline.core.stage_clock import StageClock
+from driftline.services import alerts
+from driftline.services.batch_alerts import alert_latency as _alert_latency
+from driftline.services.scoring import Scored, score_batch
+from driftline.services.workspace import Workspace
 
 
 def scored(per_row: tuple[float, ...], *, rows: int = 5000, ms: float = 50.0) -> Scored:

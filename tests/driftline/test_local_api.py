@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driftline.local_api import ENABLED_ENV, IDLE_ENV, STATE_FILE, running_api, stop
-from driftline.processes import is_alive
+from driftline.core.processes import is_alive
+from driftline.ops.local_api import ENABLED_ENV, IDLE_ENV, STATE_FILE, running_api, stop
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.slow
 CLIENT = """
 import json, os, sys
 from pathlib import Path
-from driftline.env import apply_process_env
+from driftline.core.env import apply_process_env
 apply_process_env()
-from driftline import local_api
+from driftline.ops import local_api
 url = local_api.connect(Path(sys.argv[1]))
 from prefect import flow, task
 @task

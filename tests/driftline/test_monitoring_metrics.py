@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from driftline.monitoring_metrics import batch_metrics
+from driftline.services.monitoring_metrics import batch_metrics
 
 
 def test_batch_metrics_flatten_drift_scoring_and_roles():

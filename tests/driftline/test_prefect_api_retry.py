@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from driftline.schedule import PrefectApi, ScheduleError
+from driftline.ops.schedule import PrefectApi, ScheduleError
 
 
 def serve(statuses: list[int]) -> tuple[ThreadingHTTPServer, list[int]]:

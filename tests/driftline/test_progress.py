@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from driftline import progress
-from driftline.stage_clock import StageClock
+from driftline.core import progress
+from driftline.core.stage_clock import StageClock
 
 
 def test_reports_reach_the_installed_sink_only_while_it_is_installed():

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftline import review
-from driftline.config import ConfigError, parse_config
-from driftline.datasets import label_weights, labeled_frame
-from driftline.project import ProjectFacts, facts_path
-from driftline.state import StateStore
-from driftline.workspace import Workspace
+from driftline.core.config import ConfigError, parse_config
+from driftline.services import review
+from driftline.services.datasets import label_weights, labeled_frame
+from driftline.services.project import ProjectFacts, facts_path
+from driftline.services.workspace import Workspace
+from driftline.store.state import StateStore
 from tests.cli_runner import invoke
 
 SETTINGS: dict[str, Any] = {"max_rows": 50, "binary_margin": 0.1, "multiclass_max_prob": 0.5}
@@ -243,7 +243,7 @@ def test_import_names_unknown_ids_and_a_missing_column(tmp_path):
 
     no_answer = tmp_path / "no_answer.csv"
     pd.DataFrame({"review_id": [1]}).to_csv(no_answer, index=False)
-    from driftline.batch_io import BatchReadError
+    from driftline.core.batch_io import BatchReadError
 
     with pytest.raises(BatchReadError, match="column 'answer' is missing"):
         review.import_answers(ws, no_answer, reviewer="ana")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.config import load_config
-from driftline.server_auth import AUTH_DB, credentials_path, load_or_create, mlflow_server_env, read
-from driftline.servers import ServerUrls, client_env, prefect_client, servers_dir
+from driftline.core.config import load_config
+from driftline.ops.server_auth import AUTH_DB, credentials_path, load_or_create, mlflow_server_env, read
+from driftline.ops.servers import ServerUrls, client_env, prefect_client, servers_dir
 
 
 def test_credentials_are_generated_once_owner_only_and_ignored_by_git(tmp_path: Path) -> None:

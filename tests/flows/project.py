@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from driftline.config import load_config
-from driftline.project_init import init_project
-from driftline.workspace import Workspace
+from driftline.core.config import load_config
+from driftline.jobs.project_init import init_project
+from driftline.services.workspace import Workspace
 from tests.streams import make_batch
 
 SMALL = {

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from driftline.cli import app
-from driftline.project import load_facts
-from driftline.promotion import load_model
+from driftline.cli.app import app
+from driftline.services.project import load_facts
+from driftline.services.promotion import load_model
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 from models.spec import FeatureSpec
@@ -43,7 +43,6 @@ def project(prefect_harness, tmp_path_factory):
 
 def models(ws, *args: str):
     """`driftline models ...` in-process; the environment the command sets for itself is undone."""
-    from driftline import cli_models  # noqa: F401 - registers the commands
 
     saved = dict(os.environ)
     try:

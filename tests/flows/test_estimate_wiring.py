@@ -60,6 +60,6 @@ def test_estimate_is_stored_logged_and_compared_when_labels_land(prefect_harness
 
 
 def _metric(ws):
-    from driftline.project import load_facts
+    from driftline.services.project import load_facts
 
     return load_facts(ws).metric

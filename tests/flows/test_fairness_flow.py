@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftline import alerts
-from driftline.config import load_config
-from driftline.workspace import Workspace
+from driftline.core.config import load_config
+from driftline.services import alerts
+from driftline.services.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 from tests.flows.project import SMALL, init_from

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline import alerts
+from driftline.services import alerts
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 from mlflow_server import registry as reg

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline import promotion
+from driftline.services import promotion
 from flows.batch_cycle import batch_cycle
 from mlflow_server import registry as reg
 from tests.flows.project import build_project, write_batch
@@ -104,7 +104,7 @@ def test_a_registry_tag_that_disagrees_with_the_ledger_is_refused(project):
 def test_concurrent_promotions_of_one_version_make_one_move_and_one_ledger_entry(project):
     import threading
 
-    from driftline.workspace import Workspace
+    from driftline.services.workspace import Workspace
 
     ws, _ = project
     champion = ws.registry.version_by_alias("champion")

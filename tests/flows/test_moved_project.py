@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.relocate import ROOT_KEY
+from driftline.store.relocate import ROOT_KEY
 from tests.flows.project import build_project, first_champion, write_batch
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def test_a_copied_project_writes_only_into_its_own_folder(prefect_harness, tmp_p
 
 
 def test_the_state_records_the_folder_it_was_opened_in(prefect_harness, tmp_path):
-    from driftline.relocate import relocate_project
+    from driftline.store.relocate import relocate_project
 
     ws = build_project(tmp_path)
     assert relocate_project(ws.config) is None  # first record, nothing moved

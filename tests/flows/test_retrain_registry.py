@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftline import promotion
+from driftline.services import promotion
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 from tests.flows.project import build_project, first_champion, write_batch

@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from driftline import review, training
-from driftline.datasets import ROW_KEY, label_weights
-from driftline.project import load_facts
-from driftline.workspace import Workspace
+from driftline.services import review, training
+from driftline.services.datasets import ROW_KEY, label_weights
+from driftline.services.project import load_facts
+from driftline.services.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 from flows.review import review_queue

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.config import load_config
-from driftline.workspace import Workspace
+from driftline.core.config import load_config
+from driftline.services.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 from tests.flows.project import build_project, first_champion, write_batch

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from driftline.store_link import PROJECT_ID, RELINK_ENV, StoreMismatchError
-from driftline.workspace import Workspace
+from driftline.services.workspace import Workspace
+from driftline.store.store_link import PROJECT_ID, RELINK_ENV, StoreMismatchError
 from tests.flows.project import build_project
 
 pytestmark = pytest.mark.slow

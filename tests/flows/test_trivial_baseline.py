@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from driftline.reporting import status_summary
+from driftline.services.reporting import status_summary
 from flows.batch_cycle import batch_cycle
 from mlflow_server.registry import TRIVIAL_TAG
 from tests.flows.project import init_from, write_batch

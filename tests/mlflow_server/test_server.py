@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.processes import (
+from driftline.core.processes import (
     ManagedProcess,
     ServerStartError,
     free_port,
@@ -126,7 +126,7 @@ def test_register_model_and_resolve_champion_alias(tracking_uri: str, tmp_path: 
     assert list(loaded.predict(np.array([[0.0], [3.0]]))) == [0, 1]
 
 
-# --- driftline.processes -------------------------------------------------------------------
+# --- driftline.core.processes -------------------------------------------------------------------
 
 
 def _start_http_server(tmp_path: Path) -> ManagedProcess:

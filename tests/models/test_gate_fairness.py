@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from driftline.config import FairnessConfig, GateConfig
+from driftline.core.config import FairnessConfig, GateConfig
 from models.bootstrap import paired_bootstrap, percentile_interval
 from models.gate import GateDecision, GateRules, evaluate_gate
 from models.gate_fairness import disparity_batch, split_groups

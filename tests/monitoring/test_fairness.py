@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline import alerts
-from driftline.config import ConfigError, parse_config
+from driftline.core.config import ConfigError, parse_config
+from driftline.services import alerts
 from models.gate_fairness import disparity_batch, split_groups
 from models.metrics import truth_array
 from models.train import Predictions

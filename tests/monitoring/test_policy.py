@@ -234,9 +234,9 @@ def test_an_estimate_within_tolerance_and_a_batch_with_neither_say_so() -> None:
 
 
 def test_policy_inputs_carry_the_stored_estimate_and_the_config_key_turns_it_on(tmp_path: Any) -> None:
-    from driftline.config import parse_config
-    from driftline.signals import policy_inputs
-    from driftline.workspace import Workspace
+    from driftline.core.config import parse_config
+    from driftline.services.signals import policy_inputs
+    from driftline.services.workspace import Workspace
 
     raw = {"project": "shop", "data": {"target": "y"}, "storage": {"root": str(tmp_path)}}
     ws = Workspace(parse_config({**raw, "policy": {"use_estimate": True}}, base_dir=tmp_path))

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline.config import load_config
-from driftline.state import StateStore
+from driftline.core.config import load_config
+from driftline.store.state import StateStore
 from tests.streams import make_batch
 from tests.test_cli import driftline
 

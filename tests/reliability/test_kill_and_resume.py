@@ -1,7 +1,7 @@
 """kill -9 at each stage of a batch: nothing lost, no orphan server, the re-run finishes the batch.
 
 The real `driftline` command in a subprocess; ``DRIFTLINE_FAULT_AT`` makes it SIGKILL itself at a
-stage marker (driftline.faults), as a power cut would.
+stage marker (driftline.core.faults), as a power cut would.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline.config import load_config
-from driftline.faults import FAULT_ENV
-from driftline.local_api import ENABLED_ENV
-from driftline.state import StateStore
+from driftline.core.config import load_config
+from driftline.core.faults import FAULT_ENV
+from driftline.ops.local_api import ENABLED_ENV
+from driftline.store.state import StateStore
 from tests.streams import make_batch
 from tests.test_cli import DRIFTLINE, driftline
 

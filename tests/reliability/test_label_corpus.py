@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.batch_io import batch_id_of, content_hash
-from driftline.workspace import Workspace
+from driftline.core.batch_io import batch_id_of, content_hash
+from driftline.services.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from tests.cli_runner import invoke
 from tests.flows.project import build_project, init_from
@@ -272,8 +272,6 @@ def test_after_the_corpus_a_retrain_learns_from_the_late_labels_only(projects):
     assert json.loads(delivered.stdout)["recorded"] == len(project.truth)
     table = project.labels_table()
     assert project.valid(table["label"]) and not table.duplicated(["batch_id", "row_key"]).any()
-
-    from driftline import cli_models  # noqa: F401 - registers `retrain` for the in-process runner
 
     retrained = invoke("retrain", "--reason", "after the label corpus", "--json", cwd=project.folder)
     assert retrained.exit_code == 0, retrained.stderr

@@ -2,7 +2,7 @@
 
 A project that works through a real ``mlflow server`` (``DRIFTLINE_TRACKING_URI``, as while
 ``driftline up`` runs). ``driftline retrain`` runs in a subprocess and waits at a marker
-(``DRIFTLINE_PAUSE_AT``, driftline.faults): its candidate registered, or the gate decided; the
+(``DRIFTLINE_PAUSE_AT``, driftline.core.faults): its candidate registered, or the gate decided; the
 test kills the server there (SIGKILL to its process group) and lets the retrain go on into it. It
 must fail promptly with one line naming the server, move no alias, lose no batch, and after the
 server is back on the same port a re-run completes.
@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline import alerts
-from driftline.config import TRACKING_URI_ENV, load_config
-from driftline.faults import PAUSE_ENV
-from driftline.processes import ManagedProcess, free_port, is_healthy, stop_process
-from driftline.state import StateStore
+from driftline.core.config import TRACKING_URI_ENV, load_config
+from driftline.core.faults import PAUSE_ENV
+from driftline.core.processes import ManagedProcess, free_port, is_healthy, stop_process
+from driftline.services import alerts
+from driftline.store.state import StateStore
 from mlflow_server.server import start_mlflow_server
 from tests.streams import make_batch
 from tests.test_cli import DRIFTLINE
@@ -120,8 +120,8 @@ def champion_of(models: dict) -> str:
 def verified_load(project: Path, tracking: Tracking, version: str, monkeypatch) -> object:
     """Load `version` the way scoring does: its sha256 checked against the registration tag and
     the promotion ledger (raises ModelIntegrityError otherwise)."""
-    from driftline.promotion import load_model
-    from driftline.workspace import Workspace
+    from driftline.services.promotion import load_model
+    from driftline.services.workspace import Workspace
 
     monkeypatch.setenv(TRACKING_URI_ENV, tracking.url)
     return load_model(Workspace(load_config(project / "driftline.yaml")), version)

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from driftline.config import DriftlineConfig, load_config
-from driftline.processes import free_port
-from driftline.schedule import PrefectApi, RetrainSchedule, write_yaml_schedule
-from driftline.server_auth import read as read_credentials
-from driftline.servers import ServerUrls, active, prefect_client, servers_dir, start_all, stop_all
+from driftline.core.config import DriftlineConfig, load_config
+from driftline.core.processes import free_port
+from driftline.ops.schedule import PrefectApi, RetrainSchedule, write_yaml_schedule
+from driftline.ops.server_auth import read as read_credentials
+from driftline.ops.servers import ServerUrls, active, prefect_client, servers_dir, start_all, stop_all
 
 SCHEDULE = RetrainSchedule("15 4 * * 1", "Europe/Paris")  # Mondays 04:15, Paris time
 DEMO_TIMEOUT_S = 600
@@ -84,7 +84,7 @@ def build_demo(directory: Path) -> Path:
     argv = [
         sys.executable,
         "-c",
-        "from driftline.cli import main; main()",
+        "from driftline.cli.app import main; main()",
         "demo",
         "--dir",
         str(directory),
@@ -131,8 +131,7 @@ def cli(*args: str) -> Any:
     """Run a `driftline` command in-process; the environment it sets for itself is undone."""
     from typer.testing import CliRunner
 
-    from driftline import cli_servers  # noqa: F401 - registers up/down/schedule
-    from driftline.cli import app
+    from driftline.cli.app import app
 
     saved = dict(os.environ)
     try:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from driftline.batch_io import batch_id_of, content_hash
-from driftline.state import StateStore
+from driftline.core.batch_io import batch_id_of, content_hash
+from driftline.store.state import StateStore
 from tests.servers import (
     SCHEDULE,
     ServedProject,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.schedule import RetrainSchedule, live_schedule, read_synced, read_yaml_schedule
-from driftline.servers import servers_dir
+from driftline.ops.schedule import RetrainSchedule, live_schedule, read_synced, read_yaml_schedule
+from driftline.ops.servers import servers_dir
 from tests.servers import (
     ServedProject,
     cli,
@@ -61,7 +61,7 @@ def test_ui_edit_is_what_show_and_yaml_say_afterwards(served_project: ServedProj
 
 
 def test_hand_edit_of_yaml_is_applied_to_the_deployment(served_project: ServedProject) -> None:
-    from driftline.schedule import write_yaml_schedule
+    from driftline.ops.schedule import write_yaml_schedule
 
     wanted = RetrainSchedule("0 1 * * *", "UTC")
     write_yaml_schedule(served_project.config_path, wanted)  # as a text editor would

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline.config import load_config
-from driftline.schedule import (
+from driftline.core.config import load_config
+from driftline.ops.schedule import (
     RetrainSchedule,
     ScheduleError,
     read_synced,

@@ -12,12 +12,12 @@ import urllib.error
 
 import pytest
 
-from driftline import local_api
-from driftline.config import load_config
-from driftline.processes import free_port, is_healthy, read_pidfile
-from driftline.schedule import RetrainSchedule, live_schedule, read_yaml_schedule
-from driftline.server_auth import credentials_path
-from driftline.servers import (
+from driftline.core.config import load_config
+from driftline.core.processes import free_port, is_healthy, read_pidfile
+from driftline.ops import local_api
+from driftline.ops.schedule import RetrainSchedule, live_schedule, read_yaml_schedule
+from driftline.ops.server_auth import credentials_path
+from driftline.ops.servers import (
     MLFLOW,
     PREFECT,
     SERVE,
@@ -114,7 +114,7 @@ def test_up_restarts_only_what_died(served_project: ServedProject) -> None:
 @pytest.mark.slow
 def test_cli_commands_use_the_servers_while_up(served_project: ServedProject) -> None:
     """The hooks: `open_project` points Prefect and MLflow at the servers; `load_config` honours it."""
-    from driftline.cli import open_project
+    from driftline.cli.common import open_project
 
     urls = served_project.urls
     saved = dict(os.environ)

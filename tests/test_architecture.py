@@ -1,0 +1,41 @@
+"""The layers import one way (import-linter, imports inside functions included)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def test_the_import_contracts_hold() -> None:
+    done = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+def test_an_upward_import_inside_a_function_breaks_the_contract(tmp_path: Path) -> None:
+    """The contract is not vacuous: a copy of the tree with one upward import (core -> services,
+    hidden inside a function) fails it."""
+    for name in ("driftline", "flows", "tasks", "models", "monitoring", "data_contracts", "mlflow_server"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    env_module = tmp_path / "driftline" / "core" / "env.py"
+    env_module.write_text(
+        env_module.read_text() + "\n\ndef _upward() -> None:\n    from driftline.services import workspace\n"
+    )
+    done = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+    )
+    assert done.returncode == 1
+    assert "driftline.core.env -> driftline.services.workspace" in done.stdout
