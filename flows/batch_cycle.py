@@ -9,6 +9,8 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
+from data_contracts.review import streaks
+from data_contracts.suite_io import load_suite
 from driftline.core.batch_io import BatchReadError
 from driftline.core.config import load_config
 from driftline.core.faults import checkpoint
@@ -17,13 +19,19 @@ from driftline.services import alerts, batch_alerts, review
 from driftline.services.intake import read_failure, this_worker, time_range
 from driftline.services.monitoring_metrics import batch_metrics
 from driftline.services.project import load_facts
+from driftline.services.promotion import load_model
 from driftline.services.signals import policy_inputs
 from driftline.services.workspace import Workspace
 from driftline.store.state import DONE, DuplicateBatchError
 from flows.artifacts import publish_batch, publish_gate_decision
+from flows.retrain import run_retrain, run_shadow_gate
 from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
+from models.spec import FeatureSpec
+from monitoring.attribution import AttributionSettings, batch_attribution
 from monitoring.drift_frames import sampled_with_scores
 from monitoring.estimate import side_by_side
+from monitoring.fairness import batch_fairness
+from monitoring.policy import decide_retrain
 from tasks import batch as t
 
 if TYPE_CHECKING:
@@ -52,7 +60,6 @@ def batch_cycle(
 def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: bool = True) -> Any:
     """The cycle's wiring, shared by the flow and by replay's in-process loop (which publishes a
     progress artifact instead of one summary per batch: `publish` False)."""
-    from data_contracts.suite_io import load_suite
 
     cfg = ws.config
     got = t.receive_task(ws, path)
@@ -272,8 +279,6 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
     batch_alerts.alert_latency(ws, scored_by[0] if scored_by else None, batch_id=got.batch_id)
     fairness = None
     if cfg.data.sensitive and labeled and scored_by:  # scored_by[0] is the champion
-        from monitoring.fairness import batch_fairness
-
         fairness = batch_fairness(
             frame,
             scored_by[0].log_rows,
@@ -311,8 +316,6 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
 
     shadow_gate = None
     if cfg.gate.mode == "shadow" and champion is not None:
-        from flows.retrain import run_shadow_gate
-
         shadow_gate = run_shadow_gate(ws, facts)
     decision = _decide(ws, facts, champion)
     ws.state.update_batch(got.batch_id, decision=decision.to_dict(), stage=DONE)
@@ -321,8 +324,6 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
         batch_alerts.alert_estimate(ws, facts, champion, estimate, batch_id=got.batch_id)
     retrain = None
     if decision.retrain and allow_retrain:
-        from flows.retrain import run_retrain
-
         reason = "; ".join(decision.triggers) or "policy"
         try:
             retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=seq)
@@ -375,9 +376,6 @@ def _duplicate(ws: Workspace, out: dict[str, Any], previous_status: str | None) 
 def _attribution(ws: Workspace, frame: pd.DataFrame, champion: Any, facts: Any) -> AttributionDrift | None:
     """The champion's SHAP importance on a sample of this batch vs on its training data (optional:
     None, with the reason logged, when the batch is small, the version has no table or SHAP fails)."""
-    from driftline.services.promotion import load_model
-    from models.spec import FeatureSpec
-    from monitoring.attribution import AttributionSettings, batch_attribution
 
     if champion.tags.get(TRIVIAL_TAG) == "true":  # the trivial baseline has no SHAP table
         return None
@@ -407,7 +405,6 @@ def _initial_reference(ws: Workspace) -> pd.DataFrame | None:
 
 
 def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
-    from monitoring.policy import decide_retrain
 
     p = ws.config.policy
     champion_metric = None
@@ -431,7 +428,6 @@ def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
 
 def _alert_streaks(ws: Workspace) -> None:
     """The same rule blocking batch after batch is an alert: the feed or the rule is wrong."""
-    from data_contracts.review import streaks
 
     history = [(b.batch_id, b.status, b.contract) for b in ws.state.list_batches()]
     for streak in streaks(history, length=ws.config.contract.streak_batches):

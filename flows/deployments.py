@@ -20,8 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from driftline.core.config import load_config
+from driftline.core.env import apply_process_env
 from driftline.ops.schedule import read_yaml_schedule
 from driftline.ops.servers import watch_folder
+from flows.batch_cycle import batch_cycle
+from flows.contract_review import contract_review
+from flows.replay import replay
+from flows.retrain import retrain
+from flows.review import review_queue
+from flows.watch import watch
 
 logger = logging.getLogger("driftline.deployments")
 
@@ -43,12 +50,6 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
     """
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
-
-    from flows.batch_cycle import batch_cycle
-    from flows.contract_review import contract_review
-    from flows.retrain import retrain
-    from flows.review import review_queue
-    from flows.watch import watch
 
     if watch_interval <= 0:
         raise ValueError(f"watch_interval must be positive, got {watch_interval!r}")
@@ -79,18 +80,13 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
         contract_review.to_deployment(name=CONTRACT_REVIEW, parameters={"config_path": config}, **common),
         review_queue.to_deployment(name=REVIEW_QUEUE, parameters={"config_path": config}, **common),
     ]
-    try:
-        from flows.replay import replay
-    except Exception as err:  # another module's import error must not take the others down
-        logger.warning("replay deployment skipped: flows.replay does not import (%s)", err)
-    else:
-        defaults = {"target": cfg.data.target, "time_column": cfg.data.time_column, "config_path": config}
-        replayed = replay.to_deployment(
-            name=REPLAY, parameters={k: v for k, v in defaults.items() if v is not None}, **common
-        )
-        # An in-process callback has no place in a run form.
-        _complete_form(replayed, REPLAY_DESCRIPTIONS, hide=("progress",))
-        deployments.insert(2, replayed)
+    defaults = {"target": cfg.data.target, "time_column": cfg.data.time_column, "config_path": config}
+    replayed = replay.to_deployment(
+        name=REPLAY, parameters={k: v for k, v in defaults.items() if v is not None}, **common
+    )
+    # An in-process callback has no place in a run form.
+    _complete_form(replayed, REPLAY_DESCRIPTIONS, hide=("progress",))
+    deployments.insert(2, replayed)
     return deployments
 
 
@@ -128,7 +124,6 @@ def main(argv: list[str] | None = None) -> None:
         help="Seconds between two scans of the incoming folder.",
     )
     args = parser.parse_args(argv)
-    from driftline.core.env import apply_process_env
 
     apply_process_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -17,10 +17,16 @@ from prefect.states import State
 
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
+from driftline.core.env import apply_process_env
 from driftline.services import replay as rp
+from driftline.services.bootstrap import init_contract
+from driftline.services.project import load_facts
 from driftline.services.replay_plot import publish
 from driftline.services.workspace import Workspace
 from flows.artifacts import ReplayProgress
+from flows.batch_cycle import run_batch
+from flows.labels import deliver_labels
+from flows.retrain import run_retrain
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -148,7 +154,6 @@ def _summarize(
     ws: Workspace, records: list[rp.BatchRecord], *, policy: str, label_lag: int, notes: list[str]
 ) -> dict[str, Any]:
     """Per-batch outcomes as the state store holds them once every label arrived, and totals."""
-    from driftline.services.project import load_facts
 
     facts = load_facts(ws)
     outcomes = {}
@@ -175,7 +180,6 @@ def _base_config(config_path: str | None) -> dict[str, Any]:
 
 
 def _new_project(directory: Path, raw: dict[str, Any]) -> Workspace:
-    from driftline.core.env import apply_process_env
 
     directory = directory.resolve()
     config_path = directory / CONFIG_FILE
@@ -199,9 +203,6 @@ def _warmup(
 ) -> tuple[list[rp.BatchRecord], dict[str, Any]]:
     """Contract from the warmup batches, each through the batch cycle, then the first retrain."""
     import pandas as pd
-
-    from driftline.services.bootstrap import init_contract
-    from flows.retrain import run_retrain
 
     init_contract(ws.config, _write(ws, pd.concat([b.frame for b in batches]), "warmup-reference"))
     results = [
@@ -227,7 +228,6 @@ def _warmup(
 
 def _cycle(ws: Workspace, part: Path, *, allow_retrain: bool) -> dict[str, Any]:
     """The real batch cycle; a quarantined batch comes back as a Completed state: unwrap it."""
-    from flows.batch_cycle import run_batch
 
     result = run_batch(ws, str(part), allow_retrain=allow_retrain, publish=False)
     return dict(result.result() if isinstance(result, State) else result)
@@ -248,7 +248,6 @@ def _retrain_and_promote(
 ) -> tuple[dict[str, Any] | None, bool]:
     """Policies `always` / `expanding`: retrain, and promote the candidate even when the gate
     rejected it (refit on the whole window, as any promotion, with `gate.refit_on_promotion`)."""
-    from flows.retrain import run_retrain
 
     result = run_retrain(ws, reason=f"replay policy {policy}", after_seq=after_seq, force=True)
     if result.get("version") is None:
@@ -258,7 +257,6 @@ def _retrain_and_promote(
 
 def _deliver_due(ws: Workspace, pending: dict[int, Path], *, now: int | None) -> None:
     """Deliver the label files due at batch `now` (all of them when `now` is None)."""
-    from flows.labels import deliver_labels
 
     for due in sorted(k for k in pending if now is None or k <= now):
         result = deliver_labels(path=str(pending.pop(due)), config_path=str(ws.config.base_dir / CONFIG_FILE))

@@ -8,10 +8,11 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, runtime
 
+from data_contracts.suite_io import load_suite
 from driftline.core.config import load_config
 from driftline.core.faults import checkpoint
 from driftline.core.progress import report
-from driftline.services import alerts
+from driftline.services import alerts, training
 from driftline.services.project import ProjectFacts, load_facts
 from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
@@ -48,8 +49,6 @@ def run_retrain(
 ) -> dict[str, Any]:
     """The retrain wiring, used by the flow and by the batch cycle's policy; `force` promotes the
     candidate whatever the gate says (the replay baselines `always` and `expanding`)."""
-    from data_contracts.suite_io import load_suite
-    from driftline.services import training
 
     cfg = ws.config
     facts = load_facts(ws)
@@ -263,8 +262,6 @@ def _register_on_whole_window(
 ) -> str:
     """Fit on the whole window (holdout included), log lineage, SHAP (not for the trivial
     baseline) and the reference, and register the result with `tags`; returns its version."""
-    from data_contracts.suite_io import load_suite
-    from driftline.services import training
 
     cfg, registry = ws.config, ws.registry
     whole = training.whole_window(data)
@@ -360,7 +357,6 @@ def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: st
     champion exists, or when even that is impossible (no rows; one class only)."""
     if not ws.config.gate.trivial_until_first_model or ws.registry.version_by_alias("champion") is not None:
         return None
-    from driftline.services import training
 
     selection = training.select(ws, expanding=True, any_rows=True)
     if not selection.ok:

@@ -6,6 +6,8 @@ socket error); the user needs one line that says which server and that it is dow
 
 from __future__ import annotations
 
+from driftline.core.config import mask_credentials
+
 # Words urllib3/requests put in the message when no HTTP answer came back at all.
 _NO_ANSWER = (
     "Connection refused",
@@ -38,7 +40,6 @@ def unreachable_server(err: BaseException, tracking_uri: str) -> str | None:
     text = " ".join(texts)
     if not any(sign in text for sign in _NO_ANSWER):
         return None
-    from driftline.core.config import mask_credentials
 
     why = "connection refused" if "Connection refused" in text else "no response"
     return f"the MLflow tracking server {mask_credentials(tracking_uri)} does not answer ({why})"

@@ -9,6 +9,8 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from data_contracts.report import render_html
+from data_contracts.validate import validate_frame
 from driftline.core.batch_io import BatchReadError, read_table
 from driftline.services import intake, promotion
 from driftline.services.datasets import labeled_predictions, labels_of
@@ -16,6 +18,15 @@ from driftline.services.labels import LabelCheck, check_labels, quarantine_label
 from driftline.services.project import ProjectFacts, TaskKind
 from driftline.services.scoring import Scored, score_batch
 from driftline.services.workspace import Workspace
+from monitoring.drift import compute_drift
+from monitoring.estimate import (
+    CALIBRATION_ARTIFACT,
+    NOT_ESTIMATED,
+    Calibration,
+    Estimate,
+    estimate_metric,
+)
+from monitoring.performance import realized_metrics
 
 
 @task(name="receive-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -36,7 +47,6 @@ def read_task(raw_path: Path) -> pd.DataFrame | BatchReadError:
 
 @task(name="validate-contract", cache_policy=NO_CACHE)
 def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> Any:
-    from data_contracts.validate import validate_frame
 
     result = validate_frame(frame, suite, source=source)
     get_run_logger().info("contract: %s", result.summary())
@@ -45,7 +55,6 @@ def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> An
 
 @task(name="quarantine-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def quarantine_task(ws: Workspace, got: intake.Intake, result: Any) -> dict[str, str]:
-    from data_contracts.report import render_html
 
     raw, report_json, report_html = intake.quarantine(
         ws, got, report=result.to_dict(), html=render_html(result, batch_id=got.batch_id)
@@ -83,7 +92,6 @@ def drift_task(
     report_path: Path | None,
     settings: dict[str, Any],
 ) -> Any:
-    from monitoring.drift import compute_drift
 
     pred = (
         "__prediction_score"
@@ -133,7 +141,6 @@ def labels_task(
 @task(name="realized-performance-in-memory", cache_policy=NO_CACHE)
 def batch_performance_task(scored: list[Scored], labels: pd.DataFrame, facts: ProjectFacts) -> dict[str, Any]:
     """Realized metrics of the versions that scored this batch, from the rows just logged."""
-    from monitoring.performance import realized_metrics
 
     joined = labeled_predictions([s.log_rows for s in scored], labels)
     if joined.empty:
@@ -143,7 +150,6 @@ def batch_performance_task(scored: list[Scored], labels: pd.DataFrame, facts: Pr
 
 @task(name="realized-performance", cache_policy=NO_CACHE)
 def performance_task(ws: Workspace, batch_ids: list[str], facts: ProjectFacts) -> dict[str, Any]:
-    from monitoring.performance import realized_metrics
 
     joined = ws.state.predictions_with_labels(batch_ids)
     if joined.empty:
@@ -168,13 +174,6 @@ def monitoring_task(
 def estimate_task(ws: Workspace, scored: Scored, *, run_id: str, facts: ProjectFacts) -> Any:
     """The serving model's label-free estimate of the project metric on this batch (a
     `monitoring.estimate.Estimate`; without a value for regression or a model with no calibration)."""
-    from monitoring.estimate import (
-        CALIBRATION_ARTIFACT,
-        NOT_ESTIMATED,
-        Calibration,
-        Estimate,
-        estimate_metric,
-    )
 
     raw = ws.registry.read_json_artifact(run_id, CALIBRATION_ARTIFACT) if facts.task != "regression" else None
     try:

@@ -13,6 +13,11 @@ from driftline.services.project import ProjectFacts
 from driftline.services.shadow import shadow_rows
 from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
+from models.gate import GateRules, evaluate_gate
+from models.metrics import baseline_predictions, compute_metrics
+from models.spec import label_text
+from models.train import predict
+from monitoring.estimate import fit_calibration
 
 
 def gate_rules(
@@ -24,7 +29,6 @@ def gate_rules(
     fairness: FairnessConfig | None = None,
 ) -> Any:
     """The gate's rules (a `models.gate.GateRules`) from the `gate:` (and `fairness:`) sections."""
-    from models.gate import GateRules
 
     f = fairness or FairnessConfig()
     return GateRules(
@@ -58,8 +62,6 @@ def _rules(
 @task(name="holdout-metrics", cache_policy=NO_CACHE)
 def holdout_task(model: Any, holdout: pd.DataFrame, *, target: str) -> tuple[Any, dict[str, float | None]]:
     """The candidate's predictions and metrics on the held-out batches."""
-    from models.metrics import compute_metrics
-    from models.train import predict
 
     preds = predict(model, holdout)
     metrics = compute_metrics(
@@ -75,7 +77,6 @@ def holdout_task(model: Any, holdout: pd.DataFrame, *, target: str) -> tuple[Any
 
 @task(name="training-scores", cache_policy=NO_CACHE)
 def train_scores_task(model: Any, frame: pd.DataFrame) -> pd.Series:
-    from models.train import predict
 
     return pd.Series(predict(model, frame).score, index=frame.index)
 
@@ -85,8 +86,6 @@ def gate_task(
     ws: Workspace, model: Any, data: WindowData, facts: ProjectFacts, challenger: Any, champion: Any
 ) -> dict[str, Any]:
     """Champion and challenger on the same held-out rows → a decision with reasons."""
-    from models.gate import evaluate_gate
-    from models.metrics import baseline_predictions
 
     target = ws.config.data.target
     slices = tuple(s for s in ws.config.gate.slices if s in data.holdout.columns)
@@ -121,8 +120,6 @@ def shadow_gate_task(
     ws: Workspace, champion: str, challenger: str, facts: ProjectFacts, *, since_seq: int
 ) -> dict[str, Any] | None:
     """The gate on labeled rows that both versions scored live (None until `min_rows` exist)."""
-    from models.gate import evaluate_gate
-    from models.metrics import baseline_predictions
 
     batch_ids = [b.batch_id for b in ws.state.list_batches(status="accepted") if b.seq > since_seq]
     rows = shadow_rows(
@@ -154,8 +151,6 @@ def shadow_gate_task(
 def calibration_task(model: Any, preds: Any, holdout: pd.DataFrame, *, target: str) -> dict[str, Any] | None:
     """The candidate's probabilities calibrated on its holdout, as the JSON artifact to log
     (`monitoring.estimate`); None for regression or an empty holdout."""
-    from models.spec import label_text
-    from monitoring.estimate import fit_calibration
 
     if model.task == "regression" or len(holdout) == 0:
         return None

@@ -11,8 +11,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from driftline.services import promotion, training
+from driftline.services.contract_ops import refresh_after_promotion
+from driftline.services.datasets import label_weights
 from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
+from models.explain import ExplainError, global_importance, save_plots, top_features
+from models.spec import FeatureSpec
+from models.train import fit_model, predict, prepare_features, skops_trusted_types
 
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "pandas<3", "numpy<2.5", "skops==0.16.0"]
 
@@ -36,9 +41,6 @@ def long_window_task(
 
 @task(name="fit-candidate", cache_policy=NO_CACHE)
 def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None) -> Any:
-    from driftline.services.datasets import label_weights
-    from models.spec import FeatureSpec
-    from models.train import fit_model
 
     m = ws.config.model
     model = fit_model(
@@ -58,7 +60,6 @@ def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator:
 @task(name="explain-candidate", cache_policy=NO_CACHE)
 def explain_task(ws: Workspace, model: Any, frame: pd.DataFrame, run_id: str) -> list[str]:
     """SHAP summaries logged with the run; degrades to a warning and a tag on failure."""
-    from models.explain import ExplainError, global_importance, save_plots, top_features
 
     registry = ws.registry
     try:
@@ -92,7 +93,6 @@ def register_task(
     example: pd.DataFrame,
     tags: dict[str, Any],
 ) -> str:
-    from models.train import prepare_features, skops_trusted_types
 
     registry = ws.registry
     # A retry after log_model succeeded (and a later call failed) must not register a second version.
@@ -114,7 +114,6 @@ def register_task(
 def champion_predictions_task(
     ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts
 ) -> tuple[str | None, Any]:
-    from models.train import predict
 
     champion = ws.registry.version_by_alias("champion")
     if champion is None:
@@ -140,7 +139,6 @@ def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigge
 @task(name="refresh-contract", cache_policy=NO_CACHE)
 def refresh_contract_task(ws: Workspace, window: pd.DataFrame, version: str) -> None:
     """A new champion: its training window becomes the reference of the warn-tier rules."""
-    from driftline.services.contract_ops import refresh_after_promotion
 
     record = refresh_after_promotion(ws, window, version=version)
     get_run_logger().info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -39,3 +40,40 @@ def test_an_upward_import_inside_a_function_breaks_the_contract(tmp_path: Path) 
     )
     assert done.returncode == 1
     assert "driftline.core.env -> driftline.services.workspace" in done.stdout
+
+
+FIRST_PARTY = ("driftline", "flows", "tasks", "models", "monitoring", "data_contracts", "mlflow_server")
+
+
+def _imports_inside_functions(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
+                    names = [sub.module]
+                elif isinstance(sub, ast.Import):
+                    names = [a.name for a in sub.names]
+                else:
+                    continue
+                found += [
+                    f"{path.relative_to(REPO)}:{sub.lineno} {n}"
+                    for n in names
+                    if n.split(".")[0] in FIRST_PARTY
+                ]
+    return found
+
+
+def test_first_party_imports_sit_at_module_top_below_the_cli() -> None:
+    """Below the command line every first-party import is at the top of its module, where mypy and
+    import-linter see it. Only `driftline.cli` imports the flows inside its commands: a command
+    sets the process environment (telemetry off, the project's Prefect home and API) before Prefect
+    and MLflow are first imported, as both read it on import."""
+    inside = [
+        hit
+        for package in FIRST_PARTY
+        for path in sorted((REPO / package).rglob("*.py"))
+        if "cli" not in path.relative_to(REPO).parts[:2]
+        for hit in _imports_inside_functions(path)
+    ]
+    assert inside == []

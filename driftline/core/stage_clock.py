@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from driftline.core.progress import report
+
 
 class StageClock:
     """Call `lap(stage)` when a stage ends; the time since the previous lap is that stage's."""
@@ -14,7 +16,6 @@ class StageClock:
         self._started = self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
-        from driftline.core.progress import report
 
         now = time.perf_counter()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last

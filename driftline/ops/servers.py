@@ -48,6 +48,7 @@ from driftline.ops import local_api
 from driftline.ops.schedule import PrefectApi, Reconciliation, ScheduleError, sync_schedule
 from driftline.ops.server_auth import Credentials, load_or_create, mlflow_server_env
 from driftline.ops.server_auth import read as read_credentials
+from mlflow_server.server import start_mlflow_server
 
 logger = logging.getLogger(__name__)
 
@@ -382,7 +383,6 @@ def _prefect_auth(fresh: bool, host: str, previous: ServerUrls | None) -> bool:
 def _start_mlflow(
     cfg: DriftlineConfig, *, store: str, host: str, port: int | None, creds: Credentials, timeout: float
 ) -> ManagedProcess:
-    from mlflow_server.server import start_mlflow_server
 
     proc = start_mlflow_server(
         backend_store_uri=store,

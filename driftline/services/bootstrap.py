@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from data_contracts.bootstrap import bootstrap_suite
+from data_contracts.suite_io import save_suite
 from driftline.core.batch_io import read_table
 from driftline.core.config import ConfigError, DriftlineConfig
 from driftline.services.project import ProjectFacts, derive_facts
@@ -33,7 +35,6 @@ def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False)
     Raises:
         ConfigError: the suite exists (without `force`) or the reference lacks a configured column.
     """
-    from data_contracts.suite_io import save_suite
 
     path = cfg.suite_path
     if path.exists() and not force:
@@ -57,7 +58,6 @@ def init_contract(cfg: DriftlineConfig, reference: Path, *, force: bool = False)
 
 def suite_from(cfg: DriftlineConfig, frame: pd.DataFrame, facts: ProjectFacts) -> dict[str, Any]:
     """A contract bootstrapped from `frame` with the project's columns and contract settings."""
-    from data_contracts.bootstrap import bootstrap_suite
 
     data, c = cfg.data, cfg.contract
     return bootstrap_suite(

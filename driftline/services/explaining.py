@@ -11,6 +11,9 @@ from driftline.services.datasets import row_keys
 from driftline.services.project import load_facts
 from driftline.services.promotion import load_model
 from driftline.services.workspace import Workspace
+from models.explain import explain_rows
+from models.spec import FeatureSpec
+from models.train import predict
 
 
 def explain_file(cfg: DriftlineConfig, rows: Path, *, version: str | None, top_k: int) -> dict[str, Any]:
@@ -19,9 +22,6 @@ def explain_file(cfg: DriftlineConfig, rows: Path, *, version: str | None, top_k
     Raises:
         ValueError: no champion, unknown version, or rows missing feature columns.
     """
-    from models.explain import explain_rows
-    from models.spec import FeatureSpec
-    from models.train import predict
 
     ws = Workspace(cfg)
     facts = load_facts(ws)

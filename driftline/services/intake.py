@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from data_contracts.results import ContractFailure, ContractResult
 from driftline.core.batch_io import batch_id_of, content_hash, keep_raw
+from driftline.core.processes import is_alive
 from driftline.services.workspace import Workspace
 
 
@@ -50,7 +52,6 @@ def this_worker() -> str:
 
 def worker_alive(worker: str | None) -> bool:
     """True while the process that started a batch still runs (it is in progress, not stuck)."""
-    from driftline.core.processes import is_alive
 
     if not worker or ":" not in worker:
         return False
@@ -93,7 +94,6 @@ def quarantine(
 
 def read_failure(*, source: str, message: str, suite_name: str) -> Any:
     """A contract result for a file that could not be read at all: one blocking failure."""
-    from data_contracts.results import ContractFailure, ContractResult
 
     failure = ContractFailure(
         rule="readable_table",

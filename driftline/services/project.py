@@ -10,6 +10,14 @@ import pandas as pd
 
 from driftline.core.config import ConfigError
 from driftline.services.workspace import Workspace
+from models.spec import (
+    higher_is_better,
+    index_like_columns,
+    infer_features,
+    infer_task,
+    label_text,
+    primary_metric,
+)
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 
@@ -57,14 +65,6 @@ def facts_path(ws: Workspace) -> Any:
 
 def derive_facts(ws: Workspace, reference: pd.DataFrame) -> ProjectFacts:
     """Infer task and feature lists from reference data (config values win) and store them."""
-    from models.spec import (
-        higher_is_better,
-        index_like_columns,
-        infer_features,
-        infer_task,
-        label_text,
-        primary_metric,
-    )
 
     data = ws.config.data
     if data.target not in reference.columns:

@@ -12,6 +12,7 @@ from typing import Any
 
 from driftline.services.workspace import Workspace
 from mlflow_server.registry import MODEL_SHA_TAG
+from models.pipeline import all_skops_trusted_types
 
 REQUIRED_RUN_ARTIFACTS = ("reference/reference.parquet", "gate/decision.json", "lineage.json")
 
@@ -175,7 +176,6 @@ def load_model(ws: Workspace, version: str) -> Any:
     Raises:
         ModelIntegrityError: the artifact is not the one registered; it is not loaded.
     """
-    from models.pipeline import all_skops_trusted_types
 
     return ws.registry.load_model(
         version, trusted_types=all_skops_trusted_types(), expected_sha256=verified_sha256(ws, version)

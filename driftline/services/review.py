@@ -35,6 +35,7 @@ from driftline.services.datasets import row_keys, text_values
 from driftline.services.labels import check_labels
 from driftline.services.project import ProjectFacts, TaskKind, load_facts
 from driftline.services.workspace import Workspace
+from monitoring.performance import realized_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,6 @@ def record_answers(ws: Workspace, answers: pd.DataFrame, *, reviewer: str, sourc
 
 def refresh_performance(ws: Workspace, batch_ids: list[str], facts: ProjectFacts) -> dict[str, Any]:
     """Realized metrics of these batches from every label they have now, stored with each batch."""
-    from monitoring.performance import realized_metrics
 
     out: dict[str, Any] = {}
     for batch_id in batch_ids:

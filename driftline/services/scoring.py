@@ -10,6 +10,7 @@ import pandas as pd
 
 from driftline.services.datasets import row_keys
 from driftline.services.project import TaskKind
+from models.train import predict
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,6 @@ def score_batch(
     latency has a distribution, and its percentiles are reported.
     """
     import numpy as np
-
-    from models.train import predict
 
     n = len(frame)
     step = min(chunk_rows, max(1_000, -(-n // timed_chunks)))

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.train import Predictions
+
 
 @dataclass(frozen=True)
 class ShadowRows:
@@ -31,7 +33,6 @@ def shadow_rows(
     Returns:
         None when no labeled row was scored by both.
     """
-    from models.train import Predictions
 
     if joined.empty:
         return None

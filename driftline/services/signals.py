@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.services.workspace import Workspace
+from monitoring.policy import BatchSignal
 
 
 def policy_inputs(ws: Workspace, *, champion_metric: float | None, has_champion: bool) -> dict[str, Any]:
     """Keyword arguments for `monitoring.policy.decide_retrain` from the recorded batches."""
-    from monitoring.policy import BatchSignal
 
     accepted = ws.state.list_batches(status="accepted")
     labeled = ws.state.labeled_counts()

@@ -14,6 +14,7 @@ from driftline.services.datasets import labeled_frame
 from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
 from driftline.store.state import BatchRow
+from models.window import BatchRef, select_window
 
 PREDICTION_SCORE = "__prediction_score"
 
@@ -32,7 +33,6 @@ def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = Fal
     """The window over the accepted, labeled batches (a `models.window.WindowSelection`);
     `expanding` overrides the config's (the adaptive window's long candidate), `any_rows` drops
     the row minimums (what the trivial baseline is fitted on when a model cannot be yet)."""
-    from models.window import BatchRef, select_window
 
     w = ws.config.window
     labeled = ws.state.labeled_counts()

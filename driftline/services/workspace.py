@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from driftline.core.config import DriftlineConfig
 from driftline.store.state import StateStore
+from driftline.store.store_link import link_stores
+from mlflow_server.registry import Registry
 
 if TYPE_CHECKING:
     from mlflow_server.registry import Registry
@@ -28,8 +30,6 @@ class Workspace:
 
     @cached_property
     def registry(self) -> Registry:
-        from driftline.store.store_link import link_stores
-        from mlflow_server.registry import Registry
 
         registry = Registry(
             tracking_uri=self.config.tracking_uri,
