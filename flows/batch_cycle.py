@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,108 +59,168 @@ def batch_cycle(
 
 
 def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: bool = True) -> Any:
-    """The cycle's wiring, shared by the flow and by replay's in-process loop (which publishes a
-    progress artifact instead of one summary per batch: `publish` False)."""
-
-    cfg = ws.config
+    """The cycle's steps, shared by the flow and by replay's in-process loop (which publishes a
+    progress artifact instead of one summary per batch: `publish` False). Returns the result
+    dict, or a Completed state named "Quarantined" that carries it."""
     got = t.receive_task(ws, path)
-    out: dict[str, Any] = {"batch_id": got.batch_id, "source": got.source, "rows": 0}
+    c = _Cycle(ws, got, out={"batch_id": got.batch_id, "source": got.source, "rows": 0})
     if got.duplicate:
-        result = _duplicate(ws, out, got.previous_status)
-        if publish:
-            publish_batch(cfg.project, result)
-        return result
+        return _published(c, _duplicate(ws, c.out, got.previous_status), publish=publish)
+    _read_and_validate(c)
+    if not _record(c):  # the same content, recorded at this moment by another process
+        return _duplicate(ws, c.out, "accepted")
+    checkpoint("received")
+    if not c.contract.success:
+        return _quarantine(c, publish=publish)
+    _score(c)
+    _drift(c)
+    ws.state.update_batch(got.batch_id, stage="scored")
+    checkpoint("scored")
+    _labels_and_review(c)
+    _monitor(c)
+    ws.state.update_batch(got.batch_id, stage="monitored")
+    checkpoint("monitored")
+    return _decide_and_retrain(c, allow_retrain=allow_retrain, publish=publish)
 
-    clock = StageClock()
+
+@dataclass
+class _Cycle:
+    """What one batch's steps have found so far (each step reads and fills its part)."""
+
+    ws: Workspace
+    got: Any  # tasks.batch.Received
+    out: dict[str, Any]
+    clock: StageClock = field(default_factory=StageClock)
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    contract: Any = None  # ContractResult
+    seq: int = 0
+    facts: Any = None  # ProjectFacts
+    champion: Any = None  # VersionInfo | None
+    scoring: dict[str, Any] | None = None
+    scored_by: list[Any] = field(default_factory=list)  # champion first, then a shadow challenger
+    current: pd.DataFrame | None = None  # the frame drift compares (sampled, with the scores)
+    estimate: Any = None
+    drift: Any = None
+    checked: Any = None  # the batch's own labels, checked
+    queued: Any = None  # rows sent to the review queue
+    labels: pd.DataFrame | None = None
+    performance: dict[str, Any] = field(default_factory=dict)
+    serving_metric: float | None = None
+    fairness: Any = None
+    attribution: AttributionDrift | None = None
+
+    @property
+    def folder(self) -> str:
+        return f"batches/{self.seq:04d}-{self.got.batch_id}"
+
+    @property
+    def labeled(self) -> int:
+        return 0 if self.labels is None else len(self.labels)
+
+
+def _published(c: _Cycle, result: dict[str, Any], *, publish: bool) -> dict[str, Any]:
+    if publish:
+        publish_batch(c.ws.config.project, result)
+    return result
+
+
+def _read_and_validate(c: _Cycle) -> None:
+    cfg, got = c.ws.config, c.got
     frame = t.read_task(got.raw_path)
-    clock.lap("read")
+    c.clock.lap("read")
     if isinstance(frame, BatchReadError):
-        contract = read_failure(source=got.source, message=str(frame), suite_name=cfg.project)
-        frame = pd.DataFrame()
+        c.contract = read_failure(source=got.source, message=str(frame), suite_name=cfg.project)
+        c.frame = pd.DataFrame()
     else:
-        contract = t.contract_task(frame, load_suite(cfg.suite_path), got.source)
-        clock.lap("contract")
-    out.update(rows=len(frame), contract=contract.to_dict())
-    start, end = time_range(frame, cfg.data.time_column)
+        c.contract = t.contract_task(frame, load_suite(cfg.suite_path), got.source)
+        c.frame = frame
+        c.clock.lap("contract")
+    c.out.update(rows=len(c.frame), contract=c.contract.to_dict())
+
+
+def _record(c: _Cycle) -> bool:
+    """The batch's row in the state store: new, or an unfinished batch redone under its id and
+    number. False when another process recorded the same content first."""
+    ws, got, contract = c.ws, c.got, c.contract
+    start, end = time_range(c.frame, ws.config.data.time_column)
     row = {
         "sha256": got.sha256,
         "source": got.source,
         "raw_path": str(got.raw_path),
         "status": "accepted" if contract.success else "quarantined",
-        "rows": len(frame),
+        "rows": len(c.frame),
         "start_time": start,
         "end_time": end,
         "contract": contract.to_dict(),
         "stage": "received" if contract.success else DONE,
         "worker": this_worker(),
     }
-    if got.resume_seq is not None:  # an unfinished batch: redo it under its id and number
-        seq = got.resume_seq
+    if got.resume_seq is not None:
+        c.seq = got.resume_seq
         ws.state.clear_predictions(got.batch_id)
         ws.state.update_batch(got.batch_id, **row)
-        get_run_logger().warning("batch %s (#%d) was left unfinished: redoing it", got.batch_id, seq)
-    else:
-        try:
-            seq = ws.state.add_batch(batch_id=got.batch_id, **row)
-        except DuplicateBatchError:  # the same content, ingested at this moment by another process
-            return _duplicate(ws, out, "accepted")
-    checkpoint("received")
-    folder = f"batches/{seq:04d}-{got.batch_id}"
-    if not contract.success:
-        paths = t.quarantine_task(ws, got, contract)
-        ws.state.update_batch(got.batch_id, raw_path=paths["raw"])
-        t.monitoring_task(
-            ws,
-            step=seq,
-            metrics={
-                "rows": len(frame),
-                "contract_success_pct": contract.success_percent,
-                "quarantined": 1.0,
-            },
-            artifacts=[Path(paths["report_html"])],
-            folder=folder,
-        )
-        result = {
-            **out,
-            "status": "quarantined",
-            "quarantine": paths,
-            "drift": None,
-            "scoring": None,
-            "performance": None,
-            "decision": None,
-            "retrain": None,
-        }
-        blocking = next((f for f in contract.failures if f.severity == "block"), None)
-        alerts.emit(
-            ws,
-            alerts.Alert(
-                kind=alerts.QUARANTINE,
-                subject=f"{blocking.rule} on {blocking.column or 'the table'}" if blocking else "contract",
-                message=contract.summary(),
-                details={"batch_id": got.batch_id, "source": got.source, "report": paths["report_html"]},
-            ),
-        )
-        _alert_streaks(ws)
-        if publish:
-            publish_batch(cfg.project, result)
-        return Completed(message=contract.summary(), name="Quarantined", data=result)
+        get_run_logger().warning("batch %s (#%d) was left unfinished: redoing it", got.batch_id, c.seq)
+        return True
+    try:
+        c.seq = ws.state.add_batch(batch_id=got.batch_id, **row)
+    except DuplicateBatchError:
+        return False
+    return True
 
-    facts = load_facts(ws)
-    registry = ws.registry
-    champion = registry.version_by_alias("champion")
-    scoring: dict[str, Any] | None = None
-    scored_by: list[Any] = []
-    current = frame
-    estimate: Any = None
+
+def _quarantine(c: _Cycle, *, publish: bool) -> Any:
+    ws, got, contract = c.ws, c.got, c.contract
+    paths = t.quarantine_task(ws, got, contract)
+    ws.state.update_batch(got.batch_id, raw_path=paths["raw"])
+    t.monitoring_task(
+        ws,
+        step=c.seq,
+        metrics={"rows": len(c.frame), "contract_success_pct": contract.success_percent, "quarantined": 1.0},
+        artifacts=[Path(paths["report_html"])],
+        folder=c.folder,
+    )
+    result = {
+        **c.out,
+        "status": "quarantined",
+        "quarantine": paths,
+        "drift": None,
+        "scoring": None,
+        "performance": None,
+        "decision": None,
+        "retrain": None,
+    }
+    blocking = next((f for f in contract.failures if f.severity == "block"), None)
+    alerts.emit(
+        ws,
+        alerts.Alert(
+            kind=alerts.QUARANTINE,
+            subject=f"{blocking.rule} on {blocking.column or 'the table'}" if blocking else "contract",
+            message=contract.summary(),
+            details={"batch_id": got.batch_id, "source": got.source, "report": paths["report_html"]},
+        ),
+    )
+    _alert_streaks(ws)
+    return Completed(
+        message=contract.summary(), name="Quarantined", data=_published(c, result, publish=publish)
+    )
+
+
+def _score(c: _Cycle) -> None:
+    """The champion's predictions (and a shadow challenger's), the label-free estimate, and the
+    frame drift will compare: the batch sampled, with the champion's scores attached."""
+    ws, got, cfg = c.ws, c.got, c.ws.config
+    c.facts = load_facts(ws)
+    c.champion = champion = ws.registry.version_by_alias("champion")
+    c.current = c.frame
     if champion is not None:
         try:
             scored = t.score_task(
                 ws,
-                frame,
+                c.frame,
                 batch_id=got.batch_id,
                 role="champion",
                 version=champion.version,
-                task_type=facts.task,
+                task_type=c.facts.task,
             )
         except ModelIntegrityError as err:  # stop scoring loudly; the batch stays unfinished, kept
             alerts.emit(
@@ -172,39 +233,43 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
                 ),
             )
             raise
-        scored_by.append(scored)
-        estimate = t.estimate_task(ws, scored, run_id=champion.run_id, facts=facts)
-        scoring = scored.to_dict()
-        current = sampled_with_scores(
-            frame,
+        c.scored_by.append(scored)
+        c.estimate = t.estimate_task(ws, scored, run_id=champion.run_id, facts=c.facts)
+        c.scoring = scored.to_dict()
+        c.current = sampled_with_scores(
+            c.frame,
             scored.scores.to_numpy(),
             column=PREDICTION_SCORE,
             max_rows=cfg.drift.max_rows,
             seed=cfg.drift.seed,
         )
-        challenger = registry.version_by_alias("challenger")
+        challenger = ws.registry.version_by_alias("challenger")
         if cfg.gate.mode == "shadow" and challenger is not None:
             shadow = t.score_task(
                 ws,
-                frame,
+                c.frame,
                 batch_id=got.batch_id,
                 role="challenger",
                 version=challenger.version,
-                task_type=facts.task,
+                task_type=c.facts.task,
             )
-            scored_by.append(shadow)
-            scoring["shadow"] = shadow.to_dict()
+            c.scored_by.append(shadow)
+            c.scoring["shadow"] = shadow.to_dict()
+    c.clock.lap("score")
 
-    clock.lap("score")
-    reference = registry.load_reference(champion.version) if champion is not None else _initial_reference(ws)
-    drift: Any = None
+
+def _drift(c: _Cycle) -> None:
+    ws, cfg, champion = c.ws, c.ws.config, c.champion
+    reference = (
+        ws.registry.load_reference(champion.version) if champion is not None else _initial_reference(ws)
+    )
     if reference is not None:
-        drift = t.drift_task(
-            current,
+        c.drift = t.drift_task(
+            c.current,
             reference,
-            numeric=list(facts.numeric),
-            categorical=list(facts.categorical),
-            report_path=ws.report_dir(got.batch_id) / "drift.html" if cfg.drift.html_report else None,
+            numeric=list(c.facts.numeric),
+            categorical=list(c.facts.categorical),
+            report_path=ws.report_dir(c.got.batch_id) / "drift.html" if cfg.drift.html_report else None,
             settings={
                 "drift_share": cfg.drift.drift_share,
                 "max_rows": cfg.drift.max_rows,
@@ -214,75 +279,76 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
                 "threshold": cfg.drift.threshold,
             },
         )
+    c.clock.lap("drift")
 
-    clock.lap("drift")
-    ws.state.update_batch(got.batch_id, stage="scored")
-    checkpoint("scored")
-    checked = (
-        t.labels_task(
+
+def _labels_and_review(c: _Cycle) -> None:
+    """The batch's own labels (checked; bad ones kept aside), the review queue, realized
+    performance, and what the batch's row records of all that."""
+    ws, got, cfg, facts, champion, drift = c.ws, c.got, c.ws.config, c.facts, c.champion, c.drift
+    if cfg.data.target in c.frame.columns:
+        c.checked = t.labels_task(
             ws,
-            frame,
+            c.frame,
             batch_id=got.batch_id,
             source=got.source,
             facts=facts,
             replace=got.resume_seq is not None,
         )
-        if cfg.data.target in frame.columns
-        else None
-    )
-    labels = checked.good if checked is not None else None
+        c.labels = c.checked.good
     # Rows the champion was least sure of wait for a person (rows labeled above are skipped).
-    queued = (
-        review.queue_batch(ws, scored_by[0].log_rows, batch_id=got.batch_id, task=facts.task)
-        if scored_by
-        else None
-    )
-    if queued is not None and queued.over_capacity:
+    if c.scored_by:
+        c.queued = review.queue_batch(ws, c.scored_by[0].log_rows, batch_id=got.batch_id, task=facts.task)
+    if c.queued is not None and c.queued.over_capacity:
         alerts.emit(
             ws,
             alerts.Alert(
                 kind=alerts.REVIEW_CAPACITY,
                 subject="review queue",
-                message=queued.summary,
-                details=queued.to_dict(),
+                message=c.queued.summary,
+                details=c.queued.to_dict(),
             ),
         )
-    labeled = 0 if labels is None else len(labels)
-    performance = t.batch_performance_task(scored_by, labels, facts) if labeled else {}
-    serving = performance.get(f"champion:{champion.version}", {}) if champion else {}
-    serving_metric = serving.get(facts.metric)
+    c.performance = t.batch_performance_task(c.scored_by, c.labels, facts) if c.labeled else {}
+    serving = c.performance.get(f"champion:{champion.version}", {}) if champion else {}
+    c.serving_metric = serving.get(facts.metric)
     ws.state.update_batch(
         got.batch_id,
         champion_version=champion.version if champion else None,
         drift=drift.to_dict() if drift else None,
         drift_share=drift.share if drift else None,
         drift_detected=drift.detected if drift and drift.judged else None,  # too few rows: unknown
-        performance=performance or None,
-        serving_metric=serving_metric,
-        estimated_metric=estimate.value if estimate else None,
+        performance=c.performance or None,
+        serving_metric=c.serving_metric,
+        estimated_metric=c.estimate.value if c.estimate else None,
     )
+    c.clock.lap("labels")
 
-    clock.lap("labels")
-    clock.rows = len(frame)
+
+def _monitor(c: _Cycle) -> None:
+    """The batch's metrics (one step of the MLflow monitoring run), latency, fairness and
+    attribution checks with their alerts, and the drift report as an artifact."""
+    ws, got, cfg, facts, champion = c.ws, c.got, c.ws.config, c.facts, c.champion
+    c.clock.rows = len(c.frame)
+    estimated = c.estimate.value if c.estimate else None
     metrics = (
         batch_metrics(
-            rows=len(frame),
-            contract_success_pct=contract.success_percent,
-            labeled_rows=labeled,
-            drift=drift,
-            scoring=scoring,
-            performance=performance,
+            rows=len(c.frame),
+            contract_success_pct=c.contract.success_percent,
+            labeled_rows=c.labeled,
+            drift=c.drift,
+            scoring=c.scoring,
+            performance=c.performance,
         )
-        | clock.metrics()
-        | side_by_side(facts.metric, estimated=estimate.value if estimate else None, realized=serving_metric)
+        | c.clock.metrics()
+        | side_by_side(facts.metric, estimated=estimated, realized=c.serving_metric)
     )
-    batch_alerts.alert_latency(ws, scored_by[0] if scored_by else None, batch_id=got.batch_id)
-    fairness = None
-    if cfg.data.sensitive and labeled and scored_by:  # scored_by[0] is the champion
-        fairness = batch_fairness(
-            frame,
-            scored_by[0].log_rows,
-            labels,
+    batch_alerts.alert_latency(ws, c.scored_by[0] if c.scored_by else None, batch_id=got.batch_id)
+    if cfg.data.sensitive and c.labeled and c.scored_by:  # scored_by[0] is the champion
+        c.fairness = batch_fairness(
+            c.frame,
+            c.scored_by[0].log_rows,
+            c.labels,
             sensitive=cfg.data.sensitive,
             task=facts.task,
             positive_label=facts.positive_label,
@@ -291,42 +357,42 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
             min_group_rows=cfg.fairness.min_group_rows,
             max_groups=cfg.fairness.max_groups,
         )
-    if fairness is not None:
-        metrics |= fairness.metrics()  # charted in the MLflow monitoring run, one step per batch
-        batch_alerts.alert_fairness(ws, fairness, batch_id=got.batch_id)
-    attribution = None
-    if cfg.attribution.enabled and champion is not None and seq % cfg.attribution.every == 0:
-        attribution = _attribution(ws, frame, champion, facts)
-        if attribution is not None and attribution.drifted:
+    if c.fairness is not None:
+        metrics |= c.fairness.metrics()  # charted in the MLflow monitoring run, one step per batch
+        batch_alerts.alert_fairness(ws, c.fairness, batch_id=got.batch_id)
+    if cfg.attribution.enabled and champion is not None and c.seq % cfg.attribution.every == 0:
+        c.attribution = _attribution(ws, c.frame, champion, facts)
+        if c.attribution is not None and c.attribution.drifted:
             alerts.emit(
                 ws,
                 alerts.Alert(
                     kind=alerts.ATTRIBUTION_DRIFT,
                     subject=f"v{champion.version}",
-                    message=attribution.summary(),
-                    details={"batch_id": got.batch_id, **attribution.to_dict()},
+                    message=c.attribution.summary(),
+                    details={"batch_id": got.batch_id, **c.attribution.to_dict()},
                 ),
             )
-    if attribution is not None:
-        metrics |= attribution.metrics()  # charted per batch in the MLflow monitoring run
-    artifacts = [Path(drift.report_path)] if drift and drift.report_path else []
-    t.monitoring_task(ws, step=seq, metrics=metrics, artifacts=artifacts, folder=folder)
-    ws.state.update_batch(got.batch_id, stage="monitored")
-    checkpoint("monitored")
+    if c.attribution is not None:
+        metrics |= c.attribution.metrics()  # charted per batch in the MLflow monitoring run
+    artifacts = [Path(c.drift.report_path)] if c.drift and c.drift.report_path else []
+    t.monitoring_task(ws, step=c.seq, metrics=metrics, artifacts=artifacts, folder=c.folder)
 
-    shadow_gate = None
-    if cfg.gate.mode == "shadow" and champion is not None:
-        shadow_gate = run_shadow_gate(ws, facts)
+
+def _decide_and_retrain(c: _Cycle, *, allow_retrain: bool, publish: bool) -> dict[str, Any]:
+    """The shadow gate (shadow mode), the policy's decision with its alerts, the retrain it asks
+    for, and the batch's result."""
+    ws, got, cfg, facts, champion = c.ws, c.got, c.ws.config, c.facts, c.champion
+    shadow_gate = run_shadow_gate(ws, facts) if cfg.gate.mode == "shadow" and champion is not None else None
     decision = _decide(ws, facts, champion)
     ws.state.update_batch(got.batch_id, decision=decision.to_dict(), stage=DONE)
     batch_alerts.alert_decision(ws, decision, batch_id=got.batch_id)
     if not decision.retrain or "performance" not in decision.triggers:  # else alerted just above
-        batch_alerts.alert_estimate(ws, facts, champion, estimate, batch_id=got.batch_id)
+        batch_alerts.alert_estimate(ws, facts, champion, c.estimate, batch_id=got.batch_id)
     retrain = None
     if decision.retrain and allow_retrain:
         reason = "; ".join(decision.triggers) or "policy"
         try:
-            retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=seq)
+            retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=c.seq)
         except Exception as err:  # the batch is done; the retrain failure is alerted
             get_run_logger().error("retrain after batch %s failed: %s", got.batch_id, err)
             retrain = {
@@ -336,22 +402,22 @@ def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: 
             }
     get_run_logger().info("batch %s accepted; decision: %s", got.batch_id, "; ".join(decision.reasons))
     result = {
-        **out,
+        **c.out,
         "status": "accepted",
-        "seq": seq,
-        "drift": drift.to_dict() if drift else None,
-        "scoring": scoring,
-        "performance": performance or None,
+        "seq": c.seq,
+        "drift": c.drift.to_dict() if c.drift else None,
+        "scoring": c.scoring,
+        "performance": c.performance or None,
         "decision": decision.to_dict(),
         "retrain": retrain or shadow_gate,
-        "labels_rejected": checked.message if checked is not None and checked.message else None,
-        "fairness": fairness.to_dict() if fairness else None,
-        "attribution": attribution.to_dict() if attribution else None,
-        "estimate": estimate.to_dict() if estimate else None,
-        "review": queued.to_dict() if queued is not None else None,
+        "labels_rejected": c.checked.message if c.checked is not None and c.checked.message else None,
+        "fairness": c.fairness.to_dict() if c.fairness else None,
+        "attribution": c.attribution.to_dict() if c.attribution else None,
+        "estimate": c.estimate.to_dict() if c.estimate else None,
+        "review": c.queued.to_dict() if c.queued is not None else None,
     }
     if publish:
-        publish_batch(cfg.project, result, drift_report_uri=drift.report_path if drift else None)
+        publish_batch(cfg.project, result, drift_report_uri=c.drift.report_path if c.drift else None)
         publish_gate_decision(cfg.project, result["retrain"])
     return result
 

@@ -1,6 +1,8 @@
 """Driftline's own state: batches, prediction log, labels and the promotion ledger.
 
-SQLite by default, through SQLAlchemy Core, so a PostgreSQL URL works as well.
+SQLite by default, through SQLAlchemy Core, so a PostgreSQL URL works as well. The tables below
+are what the queries use; the schema itself comes from the Alembic migrations
+(``driftline.store.migrate``), run on every open.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from driftline.store.migrate import upgrade
+
 metadata = sa.MetaData()
 
 batches = sa.Table(
     "batches",
     metadata,
     sa.Column("batch_id", sa.String(32), primary_key=True),
-    sa.Column("seq", sa.Integer, nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("raw_path", sa.Text, nullable=False),
@@ -41,6 +45,7 @@ batches = sa.Table(
     # How far the cycle got (STAGES); a batch short of "done" is unfinished and is redone.
     sa.Column("stage", sa.String(16)),
     sa.Column("worker", sa.String(80)),  # host:pid of the process running the cycle
+    sa.Index("ux_batches_seq", "seq", unique=True),
 )
 
 predictions = sa.Table(
@@ -160,16 +165,6 @@ class DuplicateBatchError(StateError):
     """The batch id is recorded already (the same content ingested at the same time)."""
 
 
-# Columns added after a table first shipped: (table, column, SQL type), added on open when missing.
-_ADDED_COLUMNS = (
-    ("batches", "stage", "VARCHAR(16)"),
-    ("batches", "worker", "VARCHAR(80)"),
-    ("ledger", "model_sha256", "VARCHAR(64)"),
-    ("batches", "estimated_metric", "FLOAT"),
-    ("labels", "source", "VARCHAR(16)"),
-)
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -212,8 +207,7 @@ class StateStore:
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url)
         try:
-            metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
+            upgrade(self.engine)
         except sa.exc.DatabaseError as err:
             raise StateError(
                 f"{self.engine.url.render_as_string(hide_password=True)}: not a readable Driftline state "
@@ -612,14 +606,3 @@ def _batch_row(row: Any) -> BatchRow:
         worker=m["worker"],
         estimated_metric=m["estimated_metric"],
     )
-
-
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """The schema changes so far, applied in place to databases made before them."""
-    inspector = sa.inspect(engine)
-    for table, column, sql_type in _ADDED_COLUMNS:
-        if column not in {c["name"] for c in inspector.get_columns(table)}:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
-    with engine.begin() as conn:  # seq was a plain index once: make it unique
-        conn.execute(sa.text("CREATE UNIQUE INDEX IF NOT EXISTS ux_batches_seq ON batches (seq)"))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the state store (`driftline.store.migrate` runs them on open)."""
