@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,136 +48,211 @@ def _actor() -> str:
 def run_retrain(
     ws: Workspace, *, reason: str, after_seq: int | None = None, force: bool = False
 ) -> dict[str, Any]:
-    """The retrain wiring, used by the flow and by the batch cycle's policy; `force` promotes the
+    """The retrain's steps, used by the flow and by the batch cycle's policy; `force` promotes the
     candidate whatever the gate says (the replay baselines `always` and `expanding`)."""
-
-    cfg = ws.config
     facts = load_facts(ws)
-    log = get_run_logger()
     after_seq = after_seq if after_seq is not None else ws.state.newest_seq()
     selection, data = t.window_task(ws, facts)
     if data is None:
-        log.warning("not enough data to retrain: %s", selection.reason)
-        served = _trivial_for_now(ws, facts, reason=reason, why=selection.reason)
-        if served is not None:
-            return served
-        return {
-            "status": "not_enough_data",
-            "reason": selection.reason,
-            "version": None,
-            "promoted": False,
-            "gate": None,
-        }
-
+        return _without_enough_data(ws, facts, reason=reason, why=selection.reason)
     report(f"training a candidate on {len(data.train):,} rows")
-    model = t.fit_task(ws, data.train, facts)
-    model, data, choice = _adaptive_window(ws, facts, model, data)
+    model, data, choice = _adaptive_window(ws, facts, t.fit_task(ws, data.train, facts), data)
     registry = ws.registry
     run_id = registry.start_run(
         name="retrain", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
     )
     try:
-        registry.log_metrics(run_id, choice["metrics"])
-        lineage = training.lineage(data, suite=load_suite(cfg.suite_path))
-        registry.log_params(
-            run_id,
-            {
-                "estimator": cfg.model.estimator,
-                "task": facts.task,
-                "seed": cfg.model.seed,
-                **cfg.model.params,
-                "train_rows": len(data.train),
-                "holdout_rows": len(data.holdout),
-            },
-        )
-        registry.log_json(run_id, lineage, name="lineage.json")
-        holdout_preds, holdout = holdout_task(model, data.holdout, target=cfg.data.target)
-        registry.log_metrics(run_id, {f"holdout_{k}": v for k, v in holdout.items()})
-        calibration = calibration_task(model, holdout_preds, data.holdout, target=cfg.data.target)
-        if calibration is not None:
-            registry.log_json(run_id, calibration, name=CALIBRATION_ARTIFACT)
-        report("SHAP summary")
-        top = t.explain_task(ws, model, data.train, run_id)
-        train_scores = train_scores_task(model, data.train)
-        reference = training.reference_sample(
-            data.train,
-            train_scores,
-            columns=facts.features,
-            rows=cfg.drift.reference_rows,
-            seed=cfg.drift.seed,
-        )
-        tags = {
-            "driftline.trigger": reason,
-            "driftline.task": facts.task,
-            "driftline.metric": facts.metric,
-            "driftline.holdout_metric": holdout.get(facts.metric),
-            "driftline.window": ",".join(b.batch_id for b in data.train_batches),
-            "driftline.holdout": ",".join(b.batch_id for b in data.holdout_batches),
-            "driftline.contract_hash": lineage["contract_suite_hash"],
-            "driftline.contract_version": lineage["contract_suite_version"],
-            "driftline.top_features": ",".join(top),
-            "driftline.window_choice": choice["summary"],
-        }
-        version = t.register_task(
-            ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags
-        )
-        checkpoint("retrain-registered")
-        if cfg.gate.mode == "shadow" and registry.version_by_alias("champion") is not None:
-            registry.log_json(
-                run_id,
-                {"pending": "shadow", "reasons": ["awaiting shadow labels"]},
-                name="gate/decision.json",
-            )
-            registry.end_run(run_id)
-            ws.state.record_retrain(after_seq=after_seq, version=version, promoted=False, trigger=reason)
-            return {"status": "shadow", "version": version, "promoted": False, "gate": None, "reason": reason}
-        report(f"gate: champion and challenger on {len(data.holdout):,} unseen rows")
-        _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
-        decision = gate_task(ws, model, data, facts, holdout_preds, champion_preds)
-        if force and not decision["promote"]:
-            decision = _forced(decision, reason=reason)
-        registry.log_json(run_id, decision, name="gate/decision.json")
-        registry.set_version_tags(
-            version, {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]}
-        )
-        gated = version
-        if decision["promote"] and cfg.gate.refit_on_promotion:
-            version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
-            if calibration is not None:  # the refit has no holdout of its own: it borrows the gated one's
-                note = f"{calibration['note']}; fitted for v{gated}, of which this is the refit"
-                registry.log_json(
-                    registry.get_version(version).run_id,
-                    {**calibration, "note": note},
-                    name=CALIBRATION_ARTIFACT,
-                )
-        checkpoint("retrain-gated")
-        promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-        if (
-            not promoted
-            and cfg.gate.trivial_until_first_model
-            and registry.version_by_alias("champion") is None
-        ):
-            version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=decision)
-            promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-        if promoted:
-            t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
+        candidate = _register_candidate(ws, facts, model, data, choice, run_id=run_id, reason=reason)
+        if ws.config.gate.mode == "shadow" and registry.version_by_alias("champion") is not None:
+            return _awaiting_shadow(ws, candidate, after_seq=after_seq, reason=reason)
+        outcome = _gate_and_promote(ws, facts, model, data, candidate, reason=reason, force=force)
         registry.end_run(run_id)
     except Exception as err:
-        _end_failed(registry, run_id)
-        down = unreachable_server(err, cfg.tracking_uri)
-        message = f"retrain ({reason}) failed: {down or f'{type(err).__name__}: {err}'}".splitlines()[0]
-        alerts.emit(
-            ws,
-            alerts.Alert(
-                kind=alerts.RETRAIN_FAILED,
-                subject="retrain",
-                message=message,
-                details={"run_id": run_id, "after_seq": after_seq},
-            ),
-        )
-        if down:  # one line that names the server, not urllib3's retry report
-            raise RegistryError(f"{message}; run the retrain again once it answers") from err
+        replacement = _failed(ws, err, run_id=run_id, after_seq=after_seq, reason=reason)
+        if replacement is not None:
+            raise replacement from err
         raise
+    return _recorded(ws, outcome, candidate, after_seq=after_seq, reason=reason)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A registered candidate: its version and run, its holdout predictions and metrics, its
+    calibration (classifiers) and its top SHAP features."""
+
+    version: str
+    run_id: str
+    holdout_preds: Any
+    holdout: dict[str, Any]
+    calibration: dict[str, Any] | None
+    top: list[str]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the gate decided: the version that serves if promoted (the refit, by default), the
+    version the gate judged, the decision and whether it was promoted."""
+
+    version: str
+    gated: str
+    decision: dict[str, Any]
+    promoted: bool
+
+
+def _without_enough_data(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> dict[str, Any]:
+    get_run_logger().warning("not enough data to retrain: %s", why)
+    served = _trivial_for_now(ws, facts, reason=reason, why=why)
+    if served is not None:
+        return served
+    return {"status": "not_enough_data", "reason": why, "version": None, "promoted": False, "gate": None}
+
+
+def _register_candidate(
+    ws: Workspace,
+    facts: ProjectFacts,
+    model: Any,
+    data: WindowData,
+    choice: dict[str, Any],
+    *,
+    run_id: str,
+    reason: str,
+) -> _Candidate:
+    """Log the candidate's run (parameters, lineage, holdout metrics, calibration, SHAP summary)
+    and register it with its drift reference and lineage tags."""
+    cfg, registry = ws.config, ws.registry
+    registry.log_metrics(run_id, choice["metrics"])
+    lineage = training.lineage(data, suite=load_suite(cfg.suite_path))
+    registry.log_params(
+        run_id,
+        {
+            "estimator": cfg.model.estimator,
+            "task": facts.task,
+            "seed": cfg.model.seed,
+            **cfg.model.params,
+            "train_rows": len(data.train),
+            "holdout_rows": len(data.holdout),
+        },
+    )
+    registry.log_json(run_id, lineage, name="lineage.json")
+    holdout_preds, holdout = holdout_task(model, data.holdout, target=cfg.data.target)
+    registry.log_metrics(run_id, {f"holdout_{k}": v for k, v in holdout.items()})
+    calibration = calibration_task(model, holdout_preds, data.holdout, target=cfg.data.target)
+    if calibration is not None:
+        registry.log_json(run_id, calibration, name=CALIBRATION_ARTIFACT)
+    report("SHAP summary")
+    top = t.explain_task(ws, model, data.train, run_id)
+    reference = training.reference_sample(
+        data.train,
+        train_scores_task(model, data.train),
+        columns=facts.features,
+        rows=cfg.drift.reference_rows,
+        seed=cfg.drift.seed,
+    )
+    tags = {
+        "driftline.trigger": reason,
+        "driftline.task": facts.task,
+        "driftline.metric": facts.metric,
+        "driftline.holdout_metric": holdout.get(facts.metric),
+        "driftline.window": ",".join(b.batch_id for b in data.train_batches),
+        "driftline.holdout": ",".join(b.batch_id for b in data.holdout_batches),
+        "driftline.contract_hash": lineage["contract_suite_hash"],
+        "driftline.contract_version": lineage["contract_suite_version"],
+        "driftline.top_features": ",".join(top),
+        "driftline.window_choice": choice["summary"],
+    }
+    version = t.register_task(ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags)
+    checkpoint("retrain-registered")
+    return _Candidate(version, run_id, holdout_preds, holdout, calibration, top)
+
+
+def _awaiting_shadow(ws: Workspace, candidate: _Candidate, *, after_seq: int, reason: str) -> dict[str, Any]:
+    """Shadow mode: the candidate becomes the challenger and waits for labels of live batches."""
+    ws.registry.log_json(
+        candidate.run_id,
+        {"pending": "shadow", "reasons": ["awaiting shadow labels"]},
+        name="gate/decision.json",
+    )
+    ws.registry.end_run(candidate.run_id)
+    ws.state.record_retrain(after_seq=after_seq, version=candidate.version, promoted=False, trigger=reason)
+    return {
+        "status": "shadow",
+        "version": candidate.version,
+        "promoted": False,
+        "gate": None,
+        "reason": reason,
+    }
+
+
+def _gate_and_promote(
+    ws: Workspace,
+    facts: ProjectFacts,
+    model: Any,
+    data: WindowData,
+    candidate: _Candidate,
+    *,
+    reason: str,
+    force: bool,
+) -> _Outcome:
+    """The holdout gate against the champion; on promotion, the refit on the whole window serves;
+    with no model good enough yet, the trivial baseline may serve; the contract follows."""
+    cfg, registry = ws.config, ws.registry
+    report(f"gate: champion and challenger on {len(data.holdout):,} unseen rows")
+    _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
+    decision = gate_task(ws, model, data, facts, candidate.holdout_preds, champion_preds)
+    if force and not decision["promote"]:
+        decision = _forced(decision, reason=reason)
+    registry.log_json(candidate.run_id, decision, name="gate/decision.json")
+    registry.set_version_tags(
+        candidate.version,
+        {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]},
+    )
+    gated = version = candidate.version
+    if decision["promote"] and cfg.gate.refit_on_promotion:
+        version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
+        if (
+            candidate.calibration is not None
+        ):  # the refit has no holdout of its own: it borrows the gated one's
+            note = f"{candidate.calibration['note']}; fitted for v{gated}, of which this is the refit"
+            registry.log_json(
+                registry.get_version(version).run_id,
+                {**candidate.calibration, "note": note},
+                name=CALIBRATION_ARTIFACT,
+            )
+    checkpoint("retrain-gated")
+    promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+    if not promoted and cfg.gate.trivial_until_first_model and registry.version_by_alias("champion") is None:
+        version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=decision)
+        promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+    if promoted:
+        t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
+    return _Outcome(version, gated, decision, promoted)
+
+
+def _failed(ws: Workspace, err: Exception, *, run_id: str, after_seq: int, reason: str) -> Exception | None:
+    """A failed retrain: its run ends FAILED and an alert names the cause; returns the error to
+    raise instead (an unreachable tracking server, in one line), or None to re-raise `err`."""
+    _end_failed(ws.registry, run_id)
+    down = unreachable_server(err, ws.config.tracking_uri)
+    message = f"retrain ({reason}) failed: {down or f'{type(err).__name__}: {err}'}".splitlines()[0]
+    alerts.emit(
+        ws,
+        alerts.Alert(
+            kind=alerts.RETRAIN_FAILED,
+            subject="retrain",
+            message=message,
+            details={"run_id": run_id, "after_seq": after_seq},
+        ),
+    )
+    if down:  # one line that names the server, not urllib3's retry report
+        return RegistryError(f"{message}; run the retrain again once it answers")
+    return None
+
+
+def _recorded(
+    ws: Workspace, outcome: _Outcome, candidate: _Candidate, *, after_seq: int, reason: str
+) -> dict[str, Any]:
+    """The retrain in the state store, its gate alert, and its result."""
+    version, decision, promoted = outcome.version, outcome.decision, outcome.promoted
     ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
     alerts.emit(
         ws,
@@ -185,18 +261,22 @@ def run_retrain(
             subject=f"v{version}",
             message=f"v{version} {'promoted' if promoted else 'rejected'} ({reason}): "
             f"{decision.get('summary', '')}",
-            details={"version": version, "gated_version": gated, "reasons": decision.get("reasons", [])},
+            details={
+                "version": version,
+                "gated_version": outcome.gated,
+                "reasons": decision.get("reasons", []),
+            },
         ),
     )
     return {
         "status": "done",
         "version": version,
-        "gated_version": gated,
+        "gated_version": outcome.gated,
         "promoted": promoted,
         "gate": decision,
         "reason": reason,
-        "run_id": run_id,
-        "top_features": top,
+        "run_id": candidate.run_id,
+        "top_features": candidate.top,
     }
 
 
