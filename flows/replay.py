@@ -65,7 +65,6 @@ def replay(
     Raises:
         ReplayError / ConfigError: bad options or columns, or a non-empty project folder.
     """
-    emit = progress or (lambda event: None)
     base = _base_config(config_path)
     plan = rp.plan_replay(
         read_table(Path(path)),
@@ -78,7 +77,6 @@ def replay(
         policy=policy,
         warmup=warmup,
     )
-    batches = plan.batches
     columns = {"target": target, "time_column": time_column, "id_column": plan.id_column, "task": task}
     raw = rp.replay_config(
         base,
@@ -88,7 +86,20 @@ def replay(
         recent_only=policy == "always",
     )
     ws = _new_project(Path(directory or tempfile.mkdtemp(prefix="driftline-replay-")), raw)
-    emit = ReplayProgress(ws.config.project, forward=emit)  # also a progress artifact in the UI
+    emit = ReplayProgress(ws.config.project, forward=progress or (lambda event: None))  # + a UI artifact
+    records, first = _stream(ws, plan.batches, policy=policy, label_lag=label_lag, warmup=warmup, emit=emit)
+    summary = _summarize(ws, records, policy=policy, label_lag=label_lag, notes=list(plan.notes))
+    summary["warnings"] = _first_model_warnings(records[warmup - 1], first)
+    summary.update(file=str(path), freq=freq, rows_per_batch=rows, root=str(ws.root))
+    summary["artifacts"] = publish(ws, summary)
+    emit({"event": "done", **summary})
+    return summary
+
+
+def _stream(
+    ws: Workspace, batches: list[rp.Batch], *, policy: str, label_lag: int, warmup: int, emit: Progress
+) -> tuple[list[rp.BatchRecord], dict[str, Any]]:
+    """The warmup (the first champion), then every batch in order, labels delivered when due."""
     emit({"event": "start", "total": len(batches), "warmup": warmup, "policy": policy, "root": str(ws.root)})
     records, first = _warmup(ws, batches[:warmup], emit, total=len(batches))
     pending: dict[int, Path] = {}  # batch index → label file due when that batch arrives
@@ -99,23 +110,21 @@ def replay(
         get_run_logger().info("replay batch %d/%d %s: %s", batch.index, len(batches), batch.label, rec.status)
         emit({"event": "batch", "total": len(batches), **rec.to_dict()})
     _deliver_due(ws, pending, now=None)  # the stream has ended: the remaining labels arrive
-    notes = list(plan.notes)
-    warnings = []
+    return records, first
+
+
+def _first_model_warnings(last_warmup: rp.BatchRecord, first: dict[str, Any]) -> list[str]:
+    """Said prominently when the warmup left no first champion, or only the trivial baseline."""
     first_gate = first.get("gate") or {}
-    if records[warmup - 1].promoted is None:
+    if last_warmup.promoted is None:
         why = first_gate.get("summary") or first.get("reason") or "no candidate"
-        warnings.append(
+        return [
             f"NO FIRST CHAMPION: the warmup's model was not promoted ({why}); batches stay unscored "
             "until a retrain on more labeled data beats the trivial baseline"
-        )
-    elif first_gate.get("case") == "trivial_baseline":
-        warnings.append(f"NO FIRST MODEL: {first_gate['summary']}")
-    summary = _summarize(ws, records, policy=policy, label_lag=label_lag, notes=notes)
-    summary["warnings"] = warnings
-    summary.update(file=str(path), freq=freq, rows_per_batch=rows, root=str(ws.root))
-    summary["artifacts"] = publish(ws, summary)
-    emit({"event": "done", **summary})
-    return summary
+        ]
+    if first_gate.get("case") == "trivial_baseline":
+        return [f"NO FIRST MODEL: {first_gate['summary']}"]
+    return []
 
 
 def _step(

@@ -62,44 +62,12 @@ def watch(
             return {**summary, "status": "busy"}
         ledger = _load(ledger_path)
         for path in _candidates(where):
-            stat = path.stat()
-            if time.time() - stat.st_mtime < settle_seconds:
-                summary["waiting"].append(path.name)
+            record = _new_file(path, ledger, state, settle_seconds=settle_seconds, summary=summary)
+            if record is None:
                 continue
-            key = str(path)
-            entry = ledger.get(key)
-            if _handled(entry, size=stat.st_size, mtime_ns=stat.st_mtime_ns):
-                summary["skipped"] += 1
-                continue
-            sha = content_hash(path)
-            seen = next((e for e in ledger.values() if e["sha256"] == sha and e["status"] != "failed"), None)
-            if seen is not None:  # same bytes under another name: the batch store would skip it too
-                ledger[key] = {**seen, "file": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-                summary["skipped"] += 1
-                continue
-            record: dict[str, Any] = {
-                "file": path.name,
-                "sha256": sha,
-                "batch_id": batch_id_of(sha),
-                "size": stat.st_size,
-                "mtime_ns": stat.st_mtime_ns,
-            }
-            if state.get_batch(record["batch_id"]) is not None:  # ingested before, e.g. by the CLI
-                ledger[key] = {**record, "status": "duplicate", "at": _now()}
-                summary["skipped"] += 1
-                continue
-            run = batch_cycle(
-                path=str(path), config_path=str(config), allow_retrain=allow_retrain, return_state=True
+            ledger[str(path)] = _ingest(
+                path, record, ledger.get(str(path)), config=config, allow_retrain=allow_retrain
             )
-            try:
-                result = run.result()
-                record["status"] = result["status"]
-            except Exception as err:  # infrastructure failure: logged, retried on a later run
-                attempts = (entry or {}).get("attempts", 0) + 1
-                record.update(status="failed", attempts=attempts, error=str(err)[:300])
-                log.error("%s failed (attempt %d of %d): %s", path.name, attempts, MAX_ATTEMPTS, err)
-            record["at"] = _now()
-            ledger[key] = record
             _save(ledger_path, ledger)  # after every file: a crash never re-ingests earlier ones
             summary["ingested"].append({k: record[k] for k in ("file", "batch_id", "status")})
         _save(ledger_path, ledger)
@@ -111,6 +79,60 @@ def watch(
         len(summary["waiting"]),
     )
     return {**summary, "status": "done"}
+
+
+def _new_file(
+    path: Path,
+    ledger: dict[str, dict[str, Any]],
+    state: Any,
+    *,
+    settle_seconds: float,
+    summary: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The ledger record of a file to ingest now, or None when it is still being written, already
+    settled, or the same bytes as a batch seen before (the summary counts which)."""
+    stat = path.stat()
+    if time.time() - stat.st_mtime < settle_seconds:
+        summary["waiting"].append(path.name)
+        return None
+    key = str(path)
+    if _handled(ledger.get(key), size=stat.st_size, mtime_ns=stat.st_mtime_ns):
+        summary["skipped"] += 1
+        return None
+    sha = content_hash(path)
+    seen = next((e for e in ledger.values() if e["sha256"] == sha and e["status"] != "failed"), None)
+    if seen is not None:  # same bytes under another name: the batch store would skip it too
+        ledger[key] = {**seen, "file": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        summary["skipped"] += 1
+        return None
+    record: dict[str, Any] = {
+        "file": path.name,
+        "sha256": sha,
+        "batch_id": batch_id_of(sha),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }
+    if state.get_batch(record["batch_id"]) is not None:  # ingested before, e.g. by the CLI
+        ledger[key] = {**record, "status": "duplicate", "at": _now()}
+        summary["skipped"] += 1
+        return None
+    return record
+
+
+def _ingest(
+    path: Path, record: dict[str, Any], entry: dict[str, Any] | None, *, config: Path, allow_retrain: bool
+) -> dict[str, Any]:
+    """One file through the batch-cycle flow (a subflow run); an infrastructure failure is logged
+    and counted, and the file is retried on a later run."""
+    run = batch_cycle(path=str(path), config_path=str(config), allow_retrain=allow_retrain, return_state=True)
+    try:
+        record["status"] = run.result()["status"]
+    except Exception as err:
+        attempts = (entry or {}).get("attempts", 0) + 1
+        record.update(status="failed", attempts=attempts, error=str(err)[:300])
+        get_run_logger().error("%s failed (attempt %d of %d): %s", path.name, attempts, MAX_ATTEMPTS, err)
+    record["at"] = _now()
+    return record
 
 
 def _handled(entry: dict[str, Any] | None, *, size: int, mtime_ns: int) -> bool:

@@ -77,3 +77,22 @@ def test_first_party_imports_sit_at_module_top_below_the_cli() -> None:
         for hit in _imports_inside_functions(path)
     ]
     assert inside == []
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    body = node.body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):  # the docstring
+        body = body[1:]
+    return 0 if not body else body[-1].end_lineno - body[0].lineno + 1  # type: ignore[operator]
+
+
+def test_flows_declare_their_steps() -> None:
+    """A flow reads as its list of steps: no function in flows/ grows past 50 lines (the logic
+    lives in the services and tasks below)."""
+    long = {
+        f"{path.name}:{node.name}": _body_lines(node)
+        for path in sorted((REPO / "flows").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _body_lines(node) > 50
+    }
+    assert long == {}
