@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from models.metrics import metric_fn, truth_array
+from models.spec import label_text
+from models.train import Predictions
 
 logger = logging.getLogger(__name__)
 
@@ -57,60 +61,61 @@ def realized_metrics(
 
 
 def _binary(group: pd.DataFrame, *, positive_label: str) -> Metrics:
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-
-    truth = (group["label"].astype(str) == positive_label).to_numpy()
-    predicted = (group["prediction"].astype(str) == positive_label).to_numpy()
+    truth = truth_array(group["label"], task="binary")
     scores = pd.to_numeric(group["score"], errors="coerce").to_numpy(dtype=float)
-    both_classes = 0 < truth.sum() < len(truth)
-    scored = ~pd.isna(scores)
+    pred = Predictions(label=np.asarray(label_text(group["prediction"]), dtype=object), score=scores)
+    both_classes = 0 < (truth == positive_label).sum() < len(truth)
+    scored = ~np.isnan(scores)
     auc = None
     if both_classes and scored.all():
-        auc = float(roc_auc_score(truth, scores))
+        auc = _value("auc", "binary", truth, pred, positive_label)
     elif both_classes:
         logger.warning("binary metrics: %d rows without a score, AUC left out", int((~scored).sum()))
     return {
         "n": len(group),
         "auc": auc,
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "f1": float(f1_score(truth, predicted, zero_division=0)),
+        "accuracy": _value("accuracy", "binary", truth, pred, positive_label),
+        "f1": _value("f1", "binary", truth, pred, positive_label),
     }
 
 
 def _multiclass(group: pd.DataFrame) -> Metrics:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    truth = group["label"].astype(str).to_numpy()
-    predicted = group["prediction"].astype(str).to_numpy()
+    truth = truth_array(group["label"], task="multiclass")
+    labels = np.asarray(label_text(group["prediction"]), dtype=object)
+    pred = Predictions(label=labels, score=np.full(len(labels), np.nan))
     return {
         "n": len(group),
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        "accuracy": _value("accuracy", "multiclass", truth, pred),
+        "macro_f1": _value("macro_f1", "multiclass", truth, pred),
     }
 
 
 def _regression(group: pd.DataFrame, *, key: str) -> Metrics:
-    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-
     truth = pd.to_numeric(group["label"], errors="coerce")
     predicted = pd.to_numeric(group["score"], errors="coerce")
     usable = truth.notna() & predicted.notna()
     if not usable.all():
         logger.warning("%s: %d rows without a numeric label or score left out", key, int((~usable).sum()))
-    truth, predicted = truth[usable].to_numpy(float), predicted[usable].to_numpy(float)
-    n = len(truth)
+    y, values = truth[usable].to_numpy(float), predicted[usable].to_numpy(float)
+    n = len(y)
     if n == 0:
         return {"n": 0, "rmse": None, "mae": None, "r2": None}
+    pred = Predictions(label=values, score=values)
     return {
         "n": n,
-        "rmse": float(root_mean_squared_error(truth, predicted)),
-        "mae": float(mean_absolute_error(truth, predicted)),
-        "r2": _finite(r2_score(truth, predicted)) if n >= _MIN_ROWS_FOR_R2 else None,
+        "rmse": _value("rmse", "regression", y, pred),
+        "mae": _value("mae", "regression", y, pred),
+        # undefined for a single row or a constant target (the labels' variance is 0)
+        "r2": _value("r2", "regression", y, pred) if n >= _MIN_ROWS_FOR_R2 else None,
     }
 
 
-def _finite(value: Any) -> float | None:
-    number = float(value)
+def _value(
+    metric: str, task: str, truth: np.ndarray, pred: Predictions, positive: str | None = None
+) -> float | None:
+    """The gate's own metric implementation (models.metrics), so both judge alike; None when
+    undefined."""
+    number = metric_fn(metric, task=task, positive_label=positive)(truth, pred)
     return number if math.isfinite(number) else None
 
 
