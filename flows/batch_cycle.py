@@ -15,6 +15,7 @@ from data_contracts.suite_io import load_suite
 from driftline.core.batch_io import BatchReadError
 from driftline.core.config import load_config
 from driftline.core.faults import checkpoint
+from driftline.core.outcomes import RetrainOutcome
 from driftline.core.stage_clock import StageClock
 from driftline.services import alerts, batch_alerts, review
 from driftline.services.intake import read_failure, this_worker, time_range
@@ -388,18 +389,16 @@ def _decide_and_retrain(c: _Cycle, *, allow_retrain: bool, publish: bool) -> dic
     batch_alerts.alert_decision(ws, decision, batch_id=got.batch_id)
     if not decision.retrain or "performance" not in decision.triggers:  # else alerted just above
         batch_alerts.alert_estimate(ws, facts, champion, c.estimate, batch_id=got.batch_id)
-    retrain = None
+    retrain: RetrainOutcome | None = None
     if decision.retrain and allow_retrain:
         reason = "; ".join(decision.triggers) or "policy"
         try:
             retrain = run_retrain(ws, reason=f"policy: {reason}", after_seq=c.seq)
         except Exception as err:  # the batch is done; the retrain failure is alerted
             get_run_logger().error("retrain after batch %s failed: %s", got.batch_id, err)
-            retrain = {
-                "status": "failed",
-                "error": f"{type(err).__name__}: {err}".splitlines()[0],
-                "reason": reason,
-            }
+            retrain = RetrainOutcome(
+                status="failed", reason=reason, error=f"{type(err).__name__}: {err}".splitlines()[0]
+            )
     get_run_logger().info("batch %s accepted; decision: %s", got.batch_id, "; ".join(decision.reasons))
     result = {
         **c.out,
@@ -409,7 +408,7 @@ def _decide_and_retrain(c: _Cycle, *, allow_retrain: bool, publish: bool) -> dic
         "scoring": c.scoring,
         "performance": c.performance or None,
         "decision": decision.to_dict(),
-        "retrain": retrain or shadow_gate,
+        "retrain": outcome.to_dict() if (outcome := retrain or shadow_gate) else None,
         "labels_rejected": c.checked.message if c.checked is not None and c.checked.message else None,
         "fairness": c.fairness.to_dict() if c.fairness else None,
         "attribution": c.attribution.to_dict() if c.attribution else None,

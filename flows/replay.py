@@ -217,7 +217,9 @@ def _warmup(
     results = [
         _cycle(ws, _write(ws, b.frame, f"incoming/batch-{b.index:04d}"), allow_retrain=False) for b in batches
     ]
-    first = run_retrain(ws, reason="replay warmup: first champion", after_seq=results[-1].get("seq"))
+    first = run_retrain(
+        ws, reason="replay warmup: first champion", after_seq=results[-1].get("seq")
+    ).to_dict()
     records = []
     for k, (batch, result) in enumerate(zip(batches, results, strict=True)):
         last = k == len(batches) - 1
@@ -247,9 +249,9 @@ def _champion(ws: Workspace) -> str | None:
     return found.version if found else None
 
 
-def _trained(retrain: Any) -> bool:
-    """A retrain result that trained a candidate (not a shadow-gate verdict, not too little data)."""
-    return isinstance(retrain, dict) and retrain.get("version") is not None and "reason" in retrain
+def _trained(retrain: dict[str, Any] | None) -> bool:
+    """A batch's retrain that trained a candidate (not a shadow-gate verdict, not too little data)."""
+    return bool(retrain and retrain["trained"])
 
 
 def _retrain_and_promote(
@@ -259,9 +261,9 @@ def _retrain_and_promote(
     rejected it (refit on the whole window, as any promotion, with `gate.refit_on_promotion`)."""
 
     result = run_retrain(ws, reason=f"replay policy {policy}", after_seq=after_seq, force=True)
-    if result.get("version") is None:
+    if result.version is None:
         return None, False
-    return result, bool((result.get("gate") or {}).get("forced"))
+    return result.to_dict(), result.forced
 
 
 def _deliver_due(ws: Workspace, pending: dict[int, Path], *, now: int | None) -> None:

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, runtime
 from data_contracts.suite_io import load_suite
 from driftline.core.config import load_config
 from driftline.core.faults import checkpoint
+from driftline.core.outcomes import RetrainOutcome
 from driftline.core.progress import report
 from driftline.services import alerts, training
 from driftline.services.project import ProjectFacts, load_facts
@@ -35,7 +36,7 @@ def retrain(reason: str = "manual", config_path: str = "driftline.yaml") -> dict
         config_path: the project's driftline.yaml.
     """
     ws = Workspace(load_config(Path(config_path)))
-    result = run_retrain(ws, reason=reason)
+    result = run_retrain(ws, reason=reason).to_dict()
     publish_gate_decision(ws.config.project, result)
     return result
 
@@ -47,7 +48,7 @@ def _actor() -> str:
 
 def run_retrain(
     ws: Workspace, *, reason: str, after_seq: int | None = None, force: bool = False
-) -> dict[str, Any]:
+) -> RetrainOutcome:
     """The retrain's steps, used by the flow and by the batch cycle's policy; `force` promotes the
     candidate whatever the gate says (the replay baselines `always` and `expanding`)."""
     facts = load_facts(ws)
@@ -99,12 +100,10 @@ class _Outcome:
     promoted: bool
 
 
-def _without_enough_data(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> dict[str, Any]:
+def _without_enough_data(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> RetrainOutcome:
     get_run_logger().warning("not enough data to retrain: %s", why)
     served = _trivial_for_now(ws, facts, reason=reason, why=why)
-    if served is not None:
-        return served
-    return {"status": "not_enough_data", "reason": why, "version": None, "promoted": False, "gate": None}
+    return served if served is not None else RetrainOutcome(status="not_enough_data", reason=why)
 
 
 def _register_candidate(
@@ -165,7 +164,7 @@ def _register_candidate(
     return _Candidate(version, run_id, holdout_preds, holdout, calibration, top)
 
 
-def _awaiting_shadow(ws: Workspace, candidate: _Candidate, *, after_seq: int, reason: str) -> dict[str, Any]:
+def _awaiting_shadow(ws: Workspace, candidate: _Candidate, *, after_seq: int, reason: str) -> RetrainOutcome:
     """Shadow mode: the candidate becomes the challenger and waits for labels of live batches."""
     ws.registry.log_json(
         candidate.run_id,
@@ -174,13 +173,7 @@ def _awaiting_shadow(ws: Workspace, candidate: _Candidate, *, after_seq: int, re
     )
     ws.registry.end_run(candidate.run_id)
     ws.state.record_retrain(after_seq=after_seq, version=candidate.version, promoted=False, trigger=reason)
-    return {
-        "status": "shadow",
-        "version": candidate.version,
-        "promoted": False,
-        "gate": None,
-        "reason": reason,
-    }
+    return RetrainOutcome(status="shadow", reason=reason, version=candidate.version, run_id=candidate.run_id)
 
 
 def _gate_and_promote(
@@ -250,7 +243,7 @@ def _failed(ws: Workspace, err: Exception, *, run_id: str, after_seq: int, reaso
 
 def _recorded(
     ws: Workspace, outcome: _Outcome, candidate: _Candidate, *, after_seq: int, reason: str
-) -> dict[str, Any]:
+) -> RetrainOutcome:
     """The retrain in the state store, its gate alert, and its result."""
     version, decision, promoted = outcome.version, outcome.decision, outcome.promoted
     ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
@@ -268,16 +261,16 @@ def _recorded(
             },
         ),
     )
-    return {
-        "status": "done",
-        "version": version,
-        "gated_version": outcome.gated,
-        "promoted": promoted,
-        "gate": decision,
-        "reason": reason,
-        "run_id": candidate.run_id,
-        "top_features": candidate.top,
-    }
+    return RetrainOutcome(
+        status="done",
+        reason=reason,
+        version=version,
+        gated_version=outcome.gated,
+        promoted=promoted,
+        gate=decision,
+        run_id=candidate.run_id,
+        top_features=tuple(candidate.top),
+    )
 
 
 def _adaptive_window(
@@ -431,7 +424,7 @@ def trivial_decision(rejected: dict[str, Any], *, task: str) -> dict[str, Any]:
     }
 
 
-def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> dict[str, Any] | None:
+def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> RetrainOutcome | None:
     """Too few labeled rows for a model and no champion: the trivial baseline serves meanwhile
     (`gate.trivial_until_first_model`), fitted on every labeled row there is. None when off, when a
     champion exists, or when even that is impossible (no rows; one class only)."""
@@ -457,14 +450,9 @@ def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: st
         get_run_logger().warning("the trivial baseline cannot serve yet either: %s", err)
         return None
     promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-    return {
-        "status": "trivial_baseline",
-        "version": version,
-        "gated_version": None,
-        "promoted": promoted,
-        "gate": decision,
-        "reason": reason,
-    }
+    return RetrainOutcome(
+        status="trivial_baseline", reason=reason, version=version, promoted=promoted, gate=decision
+    )
 
 
 def _serve_trivial(
@@ -491,7 +479,7 @@ def _serve_trivial(
     return version, decision
 
 
-def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> dict[str, Any] | None:
+def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> RetrainOutcome | None:
     """In shadow mode: judge the challenger on labeled rows both models scored, once enough exist."""
     registry = ws.registry
     challenger = registry.version_by_alias("challenger")
@@ -508,4 +496,11 @@ def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> dict[str, Any] | None
         {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]},
     )
     promoted = t.decide_task(ws, challenger.version, decision, trigger="shadow gate", actor=_actor())
-    return {"status": "done", "version": challenger.version, "promoted": promoted, "gate": decision}
+    return RetrainOutcome(
+        status="done",
+        reason=None,
+        version=challenger.version,
+        promoted=promoted,
+        gate=decision,
+        shadow_verdict=True,
+    )

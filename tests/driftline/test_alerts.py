@@ -369,7 +369,9 @@ def test_an_existing_database_gets_the_alerts_table(tmp_path):
     StateStore(url).engine.dispose()
     store = StateStore(url)
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE alerts")  # a database from before alerts existed
+        # a database from before alerts existed (and before migrations: no alembic_version)
+        conn.exec_driver_sql("DROP TABLE alerts")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     reopened = StateStore(url)
     alert_id = reopened.record_alert(
         project="p", kind="quarantine", severity="warning", subject="s", dedup_key="p:quarantine:s",
