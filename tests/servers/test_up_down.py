@@ -127,7 +127,8 @@ def test_cli_commands_use_the_servers_while_up(served_project: ServedProject) ->
         from mlflow import MlflowClient
 
         # signed in through the variables MLflow's own client reads
-        assert MlflowClient(urls.mlflow).get_registered_model(cfg.model_name).name == cfg.model_name
+        client = MlflowClient(tracking_uri=urls.mlflow, registry_uri=urls.mlflow)  # as the Registry does
+        assert client.get_registered_model(cfg.model_name).name == cfg.model_name
     finally:
         os.environ.clear()
         os.environ.update(saved)
