@@ -19,8 +19,9 @@ SOURCES = ["driftline", "flows", "tasks", "models", "monitoring", "data_contract
         ["ruff", "check", "--no-cache", *SOURCES, "tests", "benchmarks"],
         ["ruff", "format", "--no-cache", "--check", *SOURCES, "tests", "benchmarks"],
         ["mypy", *SOURCES],
+        ["mypy", "--strict", "driftline/core", "driftline/store", "driftline/services"],
     ],
-    ids=["ruff-check", "ruff-format", "mypy"],
+    ids=["ruff-check", "ruff-format", "mypy", "mypy-strict-core-store-services"],
 )
 def test_static_checks_pass(argv: list[str]) -> None:
     tool = shutil.which(argv[0])

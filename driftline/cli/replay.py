@@ -75,12 +75,15 @@ def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[st
         return cast(dict[str, Any], replay_flow(progress=progress, **kwargs))
 
 
-def _worker_home(root: str) -> None:
+def _worker_home(root: str, workers: int) -> None:
     """A `--compare` worker's start: it talks to the parent's API; without one (the local API
-    turned off), its own Prefect home (two temporary APIs on one SQLite file lock each other out)."""
+    turned off), its own Prefect home (two temporary APIs on one SQLite file lock each other out).
+    Its share of the cores for OpenMP (gradient boosting): N workers that each spin a thread per
+    core would oversubscribe the machine. Set before any library that reads it is imported."""
     from driftline.core.env import exit_on_sigterm
 
     exit_on_sigterm()
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     if not os.environ.get("PREFECT_API_URL"):
         os.environ["PREFECT_HOME"] = str(Path(root) / f"prefect-worker-{os.getpid()}")
 
@@ -111,7 +114,7 @@ def _run_parallel(
             max_workers=workers,
             mp_context=get_context("spawn"),
             initializer=_worker_home,
-            initargs=(str(root),),
+            initargs=(str(root), workers),
         ) as pool,
     ):
         futures = {

@@ -123,7 +123,7 @@ def _csv_duplicate_header(path: Path) -> list[str]:
     if path.suffix.lower() not in (".csv", ".gz"):
         return []
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", newline="") as handle:  # type: ignore[operator]
+    with opener(path, "rt", newline="") as handle:
         header = next(csv.reader(handle), [])
     seen: set[str] = set()
     return [name for name in header if name in seen or seen.add(name)]  # type: ignore[func-returns-value]

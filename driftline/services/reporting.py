@@ -102,7 +102,7 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
 def _first_block(contract: dict[str, Any] | None) -> str | None:
     for failure in (contract or {}).get("failures", []):
         if failure.get("severity") == "block":
-            return failure.get("message")
+            return str(failure.get("message"))
     return None
 
 
