@@ -94,7 +94,7 @@ def run_replay(data: Path, folder: Path) -> dict[str, Any]:
         "batches": batches,
         "batches_per_min": 60 * batches / wall,
         "policies": {
-            p: {"metric": s["metric"], "mean": s.get("mean"), "retrains": s.get("retrains")}
+            p: {"metric": s["metric"], "mean": s.get("mean_score"), "retrains": s.get("retrains")}
             for p, s in report["policies"].items()
         },
     }
