@@ -15,6 +15,16 @@ from typing import Any
 
 import pandas as pd
 
+from driftline.core.config import load_config
+from driftline.jobs.demo_data import (
+    ID_COLUMN,
+    TARGET,
+    TIME_COLUMN,
+    broken_feed,
+    load_flights,
+    monthly_batches,
+)
+
 MARKER = ".driftline-demo"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 BROKEN_MONTH = 6
@@ -63,7 +73,6 @@ def write_batches(
     directory: Path, *, months: int, sample: float, seed: int
 ) -> tuple[Path, list[tuple[str, Path]]]:
     """Jan–Feb history file plus the monthly batch files, in arrival order."""
-    from driftline.jobs.demo_data import broken_feed, load_flights, monthly_batches
 
     flights = load_flights()
     if sample < 1.0:
@@ -108,7 +117,7 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo story in `directory` (prepared by `prepare_directory`)."""
-    from driftline.jobs.demo_data import ID_COLUMN, TARGET, TIME_COLUMN
+    # Imported here: the flows import Prefect, which reads the environment init sets up first
     from driftline.jobs.project_init import init_project
     from flows.batch_cycle import batch_cycle
 
@@ -160,7 +169,7 @@ def run_demo(
 
 def champion_shap(directory: Path) -> dict[str, Any] | None:
     """The serving champion's global SHAP importance (top rows) and where its plots are."""
-    from driftline.core.config import load_config
+    # Imported here: the workspace imports MLflow, after the command has set its environment
     from driftline.services.workspace import Workspace
 
     ws = Workspace(load_config(directory / "driftline.yaml"))

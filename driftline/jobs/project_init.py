@@ -10,6 +10,7 @@ import numpy as np
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.core.env import apply_process_env
+from driftline.core.progress import report
 from driftline.ops import local_api
 
 
@@ -55,7 +56,7 @@ def init_project(
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     local_api.connect(cfg.prefect_home)
 
-    from driftline.core.progress import report
+    # Imported only now: Prefect (via the flows) must see the Prefect home and API set just above
     from driftline.services.bootstrap import init_contract
     from flows.batch_cycle import batch_cycle
     from flows.retrain import retrain
