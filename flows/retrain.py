@@ -65,7 +65,8 @@ def run_retrain(
     try:
         candidate = _register_candidate(ws, facts, model, data, choice, run_id=run_id, reason=reason)
         if ws.config.gate.mode == "shadow" and registry.version_by_alias("champion") is not None:
-            return _awaiting_shadow(ws, candidate, after_seq=after_seq, reason=reason)
+            top = _explain_candidate(ws, model, data, candidate)
+            return _awaiting_shadow(ws, candidate, top, after_seq=after_seq, reason=reason)
         outcome = _gate_and_promote(ws, facts, model, data, candidate, reason=reason, force=force)
         registry.end_run(run_id)
     except Exception as err:
@@ -78,26 +79,26 @@ def run_retrain(
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A registered candidate: its version and run, its holdout predictions and metrics, its
-    calibration (classifiers) and its top SHAP features."""
+    """A registered candidate: its version and run, its holdout predictions and metrics and its
+    calibration (classifiers). Its SHAP summary comes after the gate (see `_explain_candidate`)."""
 
     version: str
     run_id: str
     holdout_preds: Any
     holdout: dict[str, Any]
     calibration: dict[str, Any] | None
-    top: list[str]
 
 
 @dataclass(frozen=True)
 class _Outcome:
     """What the gate decided: the version that serves if promoted (the refit, by default), the
-    version the gate judged, the decision and whether it was promoted."""
+    version the gate judged, the decision, whether it was promoted, and the top SHAP features."""
 
     version: str
     gated: str
     decision: dict[str, Any]
     promoted: bool
+    top: list[str]
 
 
 def _without_enough_data(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> RetrainOutcome:
@@ -116,8 +117,8 @@ def _register_candidate(
     run_id: str,
     reason: str,
 ) -> _Candidate:
-    """Log the candidate's run (parameters, lineage, holdout metrics, calibration, SHAP summary)
-    and register it with its drift reference and lineage tags."""
+    """Log the candidate's run (parameters, lineage, holdout metrics, calibration) and register it
+    with its drift reference and lineage tags."""
     cfg, registry = ws.config, ws.registry
     registry.log_metrics(run_id, choice["metrics"])
     lineage = training.lineage(data, suite=load_suite(cfg.suite_path))
@@ -138,8 +139,6 @@ def _register_candidate(
     calibration = calibration_task(model, holdout_preds, data.holdout, target=cfg.data.target)
     if calibration is not None:
         registry.log_json(run_id, calibration, name=CALIBRATION_ARTIFACT)
-    report("SHAP summary")
-    top = t.explain_task(ws, model, data.train, run_id)
     reference = training.reference_sample(
         data.train,
         train_scores_task(model, data.train),
@@ -156,15 +155,34 @@ def _register_candidate(
         "driftline.holdout": ",".join(b.batch_id for b in data.holdout_batches),
         "driftline.contract_hash": lineage["contract_suite_hash"],
         "driftline.contract_version": lineage["contract_suite_version"],
-        "driftline.top_features": ",".join(top),
         "driftline.window_choice": choice["summary"],
     }
     version = t.register_task(ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags)
     checkpoint("retrain-registered")
-    return _Candidate(version, run_id, holdout_preds, holdout, calibration, top)
+    return _Candidate(version, run_id, holdout_preds, holdout, calibration)
 
 
-def _awaiting_shadow(ws: Workspace, candidate: _Candidate, *, after_seq: int, reason: str) -> RetrainOutcome:
+def _explain_candidate(ws: Workspace, model: Any, data: WindowData, candidate: _Candidate) -> list[str]:
+    """The gated candidate's SHAP summary, logged with its run; its top features as a tag."""
+    report("SHAP summary")
+    top = t.explain_task(ws, model, data.train, candidate.run_id)
+    ws.registry.set_version_tags(candidate.version, {"driftline.top_features": ",".join(top)})
+    return top
+
+
+def _borrow_explanation(ws: Workspace, candidate: _Candidate, *, refit: str, top: list[str]) -> None:
+    """SHAP once per retrain: a gated candidate whose refit serves points to the refit's summary
+    (the same recipe on its window plus the holdout) instead of computing its own (~2 s)."""
+    note = f"not computed for this gated twin: see v{refit}, its refit, which serves"
+    ws.registry.set_run_tags(candidate.run_id, {"driftline.shap": note})
+    ws.registry.set_version_tags(
+        candidate.version, {"driftline.top_features": ",".join(top), "driftline.shap": note}
+    )
+
+
+def _awaiting_shadow(
+    ws: Workspace, candidate: _Candidate, top: list[str], *, after_seq: int, reason: str
+) -> RetrainOutcome:
     """Shadow mode: the candidate becomes the challenger and waits for labels of live batches."""
     ws.registry.log_json(
         candidate.run_id,
@@ -173,7 +191,13 @@ def _awaiting_shadow(ws: Workspace, candidate: _Candidate, *, after_seq: int, re
     )
     ws.registry.end_run(candidate.run_id)
     ws.state.record_retrain(after_seq=after_seq, version=candidate.version, promoted=False, trigger=reason)
-    return RetrainOutcome(status="shadow", reason=reason, version=candidate.version, run_id=candidate.run_id)
+    return RetrainOutcome(
+        status="shadow",
+        reason=reason,
+        version=candidate.version,
+        run_id=candidate.run_id,
+        top_features=tuple(top),
+    )
 
 
 def _gate_and_promote(
@@ -201,7 +225,8 @@ def _gate_and_promote(
     )
     gated = version = candidate.version
     if decision["promote"] and cfg.gate.refit_on_promotion:
-        version = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
+        version, top = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
+        _borrow_explanation(ws, candidate, refit=version, top=top)
         if (
             candidate.calibration is not None
         ):  # the refit has no holdout of its own: it borrows the gated one's
@@ -211,6 +236,8 @@ def _gate_and_promote(
                 {**candidate.calibration, "note": note},
                 name=CALIBRATION_ARTIFACT,
             )
+    else:
+        top = _explain_candidate(ws, model, data, candidate)
     checkpoint("retrain-gated")
     promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
     if not promoted and cfg.gate.trivial_until_first_model and registry.version_by_alias("champion") is None:
@@ -218,7 +245,7 @@ def _gate_and_promote(
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
     if promoted:
         t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
-    return _Outcome(version, gated, decision, promoted)
+    return _Outcome(version, gated, decision, promoted, top)
 
 
 def _failed(ws: Workspace, err: Exception, *, run_id: str, after_seq: int, reason: str) -> Exception | None:
@@ -269,7 +296,7 @@ def _recorded(
         promoted=promoted,
         gate=decision,
         run_id=candidate.run_id,
-        top_features=tuple(candidate.top),
+        top_features=tuple(outcome.top),
     )
 
 
@@ -332,9 +359,10 @@ def _register_on_whole_window(
     tags: dict[str, str],
     run_name: str,
     estimator: str | None = None,
-) -> str:
+) -> tuple[str, list[str]]:
     """Fit on the whole window (holdout included), log lineage, SHAP (not for the trivial
-    baseline) and the reference, and register the result with `tags`; returns its version."""
+    baseline) and the reference, and register the result with `tags`; returns its version and
+    its top SHAP features."""
 
     cfg, registry = ws.config, ws.registry
     whole = training.whole_window(data)
@@ -372,7 +400,7 @@ def _register_on_whole_window(
     except Exception:
         _end_failed(registry, run_id)
         raise
-    return str(version)
+    return str(version), top
 
 
 def _end_failed(registry: Any, run_id: str) -> None:
@@ -386,14 +414,15 @@ def _end_failed(registry: Any, run_id: str) -> None:
 
 def _refit(
     ws: Workspace, data: WindowData, facts: ProjectFacts, *, gated: str, reason: str, decision: dict[str, Any]
-) -> str:
+) -> tuple[str, list[str]]:
     """The gate passed: train the same recipe on the whole window, holdout included, and register
-    that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from."""
+    that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from;
+    returns its version and top SHAP features."""
     registry = ws.registry
     own = ("driftline.run_id", MODEL_SHA_TAG)  # each version's own, set at registration
     gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k not in own}
     summary = f"{decision['summary']} (gated as v{gated}; refit on the window)"
-    version = _register_on_whole_window(
+    version, top = _register_on_whole_window(
         ws,
         data,
         facts,
@@ -404,7 +433,7 @@ def _refit(
     )
     registry.set_version_tags(gated, {"driftline.refit_to": version})
     get_run_logger().info("v%s passed the gate; serving v%s, refit on the whole window", gated, version)
-    return version
+    return version, top
 
 
 def trivial_decision(rejected: dict[str, Any], *, task: str) -> dict[str, Any]:
@@ -460,7 +489,7 @@ def _serve_trivial(
 ) -> tuple[str, dict[str, Any]]:
     """No champion and the first model was rejected: register the trivial baseline to serve."""
     decision = trivial_decision(rejected, task=facts.task)
-    version = _register_on_whole_window(
+    version, _ = _register_on_whole_window(
         ws,
         data,
         facts,

@@ -45,6 +45,10 @@ def test_first_champion_is_registered_with_shap_lineage_and_alias(project):
     window = gated.tags["driftline.window"].split(",") + gated.tags["driftline.holdout"].split(",")
     assert v1.tags["driftline.window"].split(",") == window and not v1.tags["driftline.holdout"]
     assert v1.tags["driftline.contract_hash"]
+    # SHAP once per retrain: the gated twin borrows its refit's summary instead of computing one
+    assert not any(a.startswith("shap/") for a in registry.list_artifacts(gated.run_id))
+    assert gated.tags["driftline.top_features"] == v1.tags["driftline.top_features"]
+    assert f"see v{v1.version}" in gated.tags["driftline.shap"]
     top = v1.tags["driftline.top_features"].split(",")
     assert {"x0", "x1"} & set(top[:3]), top
     assert float(v1.tags["driftline.holdout_metric"]) > 0.75
@@ -72,6 +76,9 @@ def test_challenger_on_shuffled_labels_is_rejected(project):
     rejected = ws.registry.get_version(result["version"])
     assert rejected.tags["driftline.status"] == "rejected" and rejected.tags["driftline.gate_reasons"]
     assert "challenger" not in rejected.aliases
+    # a rejected candidate has no refit: its own SHAP summary is logged after the gate
+    assert "shap/importance.csv" in set(ws.registry.list_artifacts(rejected.run_id))
+    assert rejected.tags["driftline.top_features"] and "driftline.shap" not in rejected.tags
     entry = ws.state.read_ledger()[-1]
     assert (entry["action"], entry["from_version"], entry["to_version"]) == (
         "reject",
