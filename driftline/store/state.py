@@ -7,15 +7,14 @@ are what the queries use; the schema itself comes from the Alembic migrations
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from driftline.store.columns import UTCDateTime, dump_json, iso, json_document, utc_now
 from driftline.store.migrate import upgrade
 
 metadata = sa.MetaData()
@@ -30,16 +29,16 @@ batches = sa.Table(
     sa.Column("raw_path", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),
-    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("start_time", sa.String(40)),
     sa.Column("end_time", sa.String(40)),
-    sa.Column("contract", sa.Text),
-    sa.Column("drift", sa.Text),
+    sa.Column("contract", json_document()),
+    sa.Column("drift", json_document()),
     sa.Column("drift_share", sa.Float),
     sa.Column("drift_detected", sa.Boolean),
     sa.Column("champion_version", sa.String(16)),
-    sa.Column("decision", sa.Text),
-    sa.Column("performance", sa.Text),
+    sa.Column("decision", json_document()),
+    sa.Column("performance", json_document()),
     sa.Column("serving_metric", sa.Float),
     sa.Column("estimated_metric", sa.Float),  # the champion's label-free estimate (monitoring/estimate.py)
     # How far the cycle got (STAGES); a batch short of "done" is unfinished and is redone.
@@ -68,7 +67,7 @@ labels = sa.Table(
     sa.Column("batch_id", sa.String(32), nullable=False),
     sa.Column("row_key", sa.String(64), nullable=False),
     sa.Column("label", sa.Text, nullable=False),
-    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("source", sa.String(16)),  # LABEL_SOURCES; None: recorded before sources were kept
     sa.Index("ix_labels_key", "batch_id", "row_key", unique=True),
 )
@@ -77,13 +76,13 @@ ledger = sa.Table(
     "ledger",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("time", sa.String(40), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("from_version", sa.String(16)),
     sa.Column("to_version", sa.String(16)),
     sa.Column("trigger", sa.Text),
     sa.Column("actor", sa.Text),
-    sa.Column("decision", sa.Text),
+    sa.Column("decision", json_document()),
     sa.Column("model_sha256", sa.String(64)),  # the promoted version's model.skops, as registered
 )
 
@@ -91,7 +90,7 @@ retrains = sa.Table(
     "retrains",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("time", sa.String(40), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("after_seq", sa.Integer, nullable=False),
     sa.Column("version", sa.String(16)),
     sa.Column("promoted", sa.Boolean),
@@ -110,23 +109,23 @@ alerts = sa.Table(
     "alerts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("time", sa.String(40), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("project", sa.String(80), nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("dedup_key", sa.Text, nullable=False, index=True),
     sa.Column("message", sa.Text, nullable=False),
-    sa.Column("details", sa.Text),
+    sa.Column("details", json_document()),
     # pending → delivered | partial | failed | stored (no route takes it) | suppressed (cooldown)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("delivered", sa.Boolean, nullable=False, default=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
-    sa.Column("deliveries", sa.Text),  # per route: masked route, ok, attempts, error
+    sa.Column("deliveries", json_document()),  # per route: masked route, ok, attempts, error
     sa.Column("suppressed", sa.Boolean, nullable=False, default=False),
     sa.Column("repeats", sa.Integer, nullable=False, default=0),  # suppressed repeats in its digest
-    sa.Column("repeats_since", sa.String(40)),
+    sa.Column("repeats_since", UTCDateTime),
 )
 
 # Low-confidence predictions waiting for a person's label (driftline.services.review).
@@ -140,11 +139,11 @@ review_queue = sa.Table(
     sa.Column("prediction", sa.Text),
     sa.Column("score", sa.Float),
     sa.Column("confidence", sa.Float),  # binary |p - threshold|, multiclass max p: lower = less sure
-    sa.Column("added_at", sa.String(40), nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # open → answered | expired
     sa.Column("answer", sa.Text),
     sa.Column("reviewer", sa.Text),
-    sa.Column("answered_at", sa.String(40)),
+    sa.Column("answered_at", UTCDateTime),
     sa.Index("ux_review_queue_key", "batch_id", "row_key", unique=True),
     sa.Index("ix_review_queue_status", "status"),
 )
@@ -166,7 +165,8 @@ class DuplicateBatchError(StateError):
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """Now, as the store's rows give timestamps out (ISO-8601, UTC, to the second)."""
+    return str(iso(utc_now()))
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class StateStore:
     """Access to the state database. Create one per entry point; it is cheap."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url)
+        self.engine = sa.create_engine(url, json_serializer=dump_json)
         try:
             upgrade(self.engine)
         except sa.exc.DatabaseError as err:
@@ -236,13 +236,12 @@ class StateStore:
         Raises:
             DuplicateBatchError: another process recorded this batch id first.
         """
-        values = {k: _encode(v) for k, v in values.items()}
         for attempt in range(50):
             try:
                 with self.engine.begin() as conn:
                     seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(batches.c.seq), 0))).scalar()
                     conn.execute(
-                        batches.insert().values(seq=int(seq or 0) + 1, received_at=now_iso(), **values)
+                        batches.insert().values(seq=int(seq or 0) + 1, received_at=utc_now(), **values)
                     )
                     return int(seq or 0) + 1
             except (sa.exc.IntegrityError, sa.exc.OperationalError) as err:
@@ -255,11 +254,7 @@ class StateStore:
 
     def update_batch(self, batch_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                batches.update()
-                .where(batches.c.batch_id == batch_id)
-                .values({k: _encode(v) for k, v in values.items()})
-            )
+            conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(values))
 
     # Store facts ----------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -303,7 +298,7 @@ class StateStore:
         """Insert (batch_id, row_key, label), replacing labels given before unless `replace` is
         False (a batch seen for the first time has none); `source` (LABEL_SOURCES) is kept with
         each row. Returns rows."""
-        frame = frame.assign(received_at=now_iso())
+        frame = frame.assign(received_at=utc_now())
         if source is not None:
             if source not in LABEL_SOURCES:
                 raise ValueError(f"label source {source!r} is not one of {', '.join(LABEL_SOURCES)}")
@@ -319,6 +314,7 @@ class StateStore:
         if self.engine.dialect.name != "sqlite":
             frame.to_sql(table, self.engine, if_exists="append", index=False, chunksize=50_000)
             return
+        frame = _bound_times(metadata.tables[table], frame, self.engine.dialect)
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         marks = ", ".join("?" for _ in frame.columns)
         rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
@@ -387,18 +383,17 @@ class StateStore:
 
     # Ledger and retrains ------------------------------------------------------------------
     def append_ledger(self, **values: Any) -> None:
-        values = {k: _encode(v) for k, v in values.items()}
         with self.engine.begin() as conn:
-            conn.execute(ledger.insert().values(time=now_iso(), **values))
+            conn.execute(ledger.insert().values(time=utc_now(), **values))
 
     def read_ledger(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(ledger).order_by(ledger.c.id)).mappings().all()
-        return [{**r, "decision": _decode(r["decision"])} for r in rows]
+        return [{**r, "time": iso(r["time"])} for r in rows]
 
     def record_retrain(self, **values: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(retrains.insert().values(time=now_iso(), **values))
+            conn.execute(retrains.insert().values(time=utc_now(), **values))
 
     def last_retrain_seq(self) -> int | None:
         with self.engine.connect() as conn:
@@ -415,7 +410,7 @@ class StateStore:
     # Alerts -------------------------------------------------------------------------------
     def record_alert(self, **values: Any) -> int:
         """Insert an alert row (columns of the `alerts` table; `time` defaults to now); returns its id."""
-        values = {"time": now_iso(), **{k: _encode(v) for k, v in values.items()}}
+        values = {"time": utc_now(), **values}
         with self.engine.begin() as conn:
             return int(conn.execute(alerts.insert().values(**values).returning(alerts.c.id)).scalar_one())
 
@@ -466,7 +461,7 @@ class StateStore:
                     delivered=delivered,
                     attempts=attempts,
                     last_error=last_error,
-                    deliveries=_encode(deliveries),
+                    deliveries=deliveries,
                 )
             )
 
@@ -487,7 +482,7 @@ class StateStore:
                     )
                     known |= {(batch_id, key) for key in conn.execute(query).scalars()}
             fresh = [
-                {**row, "added_at": now_iso(), "status": REVIEW_OPEN}
+                {**row, "added_at": utc_now(), "status": REVIEW_OPEN}
                 for row in frame.to_dict("records")
                 if (row["batch_id"], row["row_key"]) not in known
             ]
@@ -503,7 +498,7 @@ class StateStore:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return pd.read_sql(query, conn)
+            return _review_frame(pd.read_sql(query, conn))
 
     def reviews_by_id(self, ids: list[int]) -> pd.DataFrame:
         """Review items with these ids, in any status."""
@@ -511,7 +506,7 @@ class StateStore:
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 5_000):
                 query = sa.select(review_queue).where(review_queue.c.id.in_(ids[start : start + 5_000]))
-                parts.append(pd.read_sql(query, conn))
+                parts.append(_review_frame(pd.read_sql(query, conn)))
         if not parts:
             return pd.DataFrame(columns=[c.name for c in review_queue.columns])
         return pd.concat(parts, ignore_index=True)
@@ -519,7 +514,7 @@ class StateStore:
     def answer_reviews(self, answers: pd.DataFrame, *, reviewer: str) -> int:
         """Mark items answered (columns id, answer) by `reviewer`; an answered item may be answered
         again (a correction). Returns the items updated."""
-        when = now_iso()
+        when = utc_now()
         with self.engine.begin() as conn:
             for item_id, answer in zip(answers["id"].tolist(), answers["answer"].tolist(), strict=True):
                 conn.execute(
@@ -568,17 +563,30 @@ class StateStore:
 
 
 def _alert_row(row: Any) -> dict[str, Any]:
-    return {**row, "details": _decode(row["details"]), "deliveries": _decode(row["deliveries"]) or []}
+    times = {"time": iso(row["time"]), "repeats_since": iso(row["repeats_since"])}
+    return {**row, **times, "deliveries": row["deliveries"] or []}
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, allow_nan=False, default=str)
-    return value
+def _review_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Review items with their timestamps as the rows hand them out (ISO-8601 text, UTC)."""
+    times = {
+        name: [iso(v) if pd.notna(v) else None for v in frame[name].astype(object)]
+        for name in ("added_at", "answered_at")
+    }
+    return frame.assign(**times)
 
 
-def _decode(value: str | None) -> Any:
-    return json.loads(value) if value else None
+def _bound_times(table: sa.Table, frame: pd.DataFrame, dialect: sa.Dialect) -> pd.DataFrame:
+    """The frame with its timestamp columns as the database stores them (the SQLite fast path
+    writes through the driver, past the column types)."""
+    out = frame
+    for name in frame.columns:
+        if isinstance(table.c[name].type, UTCDateTime):
+            bind = table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+            values = frame[name].astype(object).where(frame[name].notna(), None)
+            stored = {v: bind(v) for v in set(values)}  # one timestamp per call, in practice
+            out = out.assign(**{name: values.map(stored)})
+    return out
 
 
 def _batch_row(row: Any) -> BatchRow:
@@ -591,16 +599,16 @@ def _batch_row(row: Any) -> BatchRow:
         raw_path=m["raw_path"],
         status=m["status"],
         rows=m["rows"],
-        received_at=m["received_at"],
+        received_at=str(iso(m["received_at"])),
         start_time=m["start_time"],
         end_time=m["end_time"],
         drift_share=m["drift_share"],
         drift_detected=m["drift_detected"],
         champion_version=m["champion_version"],
-        contract=_decode(m["contract"]),
-        drift=_decode(m["drift"]),
-        decision=_decode(m["decision"]),
-        performance=_decode(m["performance"]),
+        contract=m["contract"],
+        drift=m["drift"],
+        decision=m["decision"],
+        performance=m["performance"],
         serving_metric=m["serving_metric"],
         stage=m["stage"],
         worker=m["worker"],

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from driftline.store.migrate import HEAD, revision
+from driftline.store.columns import UTCDateTime
+from driftline.store.migrate import HEAD, MIGRATIONS, revision
 from driftline.store.state import StateStore, metadata
 
 # Written by the state store as it was before migrations (main at 40c7470): two batches, three
@@ -78,3 +83,75 @@ def test_the_batch_sequence_is_unique(tmp_path: Path) -> None:
                 "VALUES ('b3', 2, 'c', 's', 'p', 'accepted', 1, 'now')"
             )
         )
+
+
+def test_timestamps_become_aware_and_documents_json_with_the_old_values_kept(tmp_path: Path) -> None:
+    db, store = _open_copy(tmp_path)
+    with sqlite3.connect(db) as raw:
+        declared = {r[1]: r[2] for r in raw.execute("PRAGMA table_info(batches)")}
+        stored = raw.execute("SELECT received_at, contract FROM batches WHERE batch_id = 'b2'").fetchone()
+    assert (declared["received_at"], declared["contract"], declared["start_time"]) == (
+        "DATETIME",
+        "JSON",
+        "VARCHAR(40)",  # the data's own time range, as the batch wrote it: not the store's clock
+    )
+    assert stored == ("2026-12-03 05:55:44.000000", '{"success": false}')  # rewritten, not cast
+    batch = store.get_batch("b2")
+    assert batch is not None and batch.received_at == "2026-12-03T05:55:44+00:00"
+    assert store.read_ledger()[0]["time"] == "2026-12-03T05:55:52+00:00"
+    with store.engine.connect() as conn:  # the column type hands out aware datetimes
+        moment = conn.execute(
+            sa.select(sa.table("ledger", sa.column("time", UTCDateTime())).c.time)
+        ).scalar_one()
+    assert moment == datetime(2026, 12, 3, 5, 55, 52, tzinfo=UTC)
+
+
+def test_the_store_keeps_aware_timestamps_and_json_documents(tmp_path: Path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'new.db'}")
+    store.add_batch(
+        batch_id="b1",
+        sha256="s",
+        source="a.csv",
+        raw_path="p",
+        status="accepted",
+        rows=1,
+        contract={"rules": [1, 2], "note": None},
+    )
+    batch = store.get_batch("b1")
+    assert batch is not None and batch.contract == {"rules": [1, 2], "note": None} and batch.drift is None
+    assert datetime.fromisoformat(batch.received_at).tzinfo is not None
+    store.record_labels(pd.DataFrame({"batch_id": ["b1"] * 2, "row_key": ["r1", "r2"], "label": ["0", "1"]}))
+    with sqlite3.connect(tmp_path / "new.db") as raw:
+        assert raw.execute("SELECT drift FROM batches").fetchone() == (None,)  # SQL NULL, not 'null'
+        # the bulk path writes through the driver, past the column types: the same stored form
+        (label_time,) = {r[0] for r in raw.execute("SELECT received_at FROM labels")}
+        (batch_time,) = raw.execute("SELECT received_at FROM batches").fetchone()
+    assert len(label_time) == len(batch_time) == len("2026-12-03 05:55:44.000000")
+    with pytest.raises(sa.exc.StatementError, match="has no time zone"):
+        store.record_alert(
+            time="2026-12-03T05:55:52",
+            project="p",
+            kind="k",
+            severity="warn",
+            subject="s",
+            dedup_key="d",
+            message="m",
+            status="stored",
+        )
+    with pytest.raises(sa.exc.StatementError, match="not JSON compliant"):  # strict: NaN is no JSON
+        store.update_batch("b1", drift={"share": float("nan")})
+
+
+def test_the_migration_downgrades_to_text_and_back(tmp_path: Path) -> None:
+    db, store = _open_copy(tmp_path)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT received_at FROM batches WHERE batch_id = 'b1'").fetchone() == (
+            "2026-12-03T05:55:44+00:00",
+        )
+    reopened = StateStore(f"sqlite:///{db}")  # and up again on the next open
+    assert reopened.get_batch("b1").received_at == "2026-12-03T05:55:44+00:00"  # type: ignore[union-attr]
