@@ -15,6 +15,7 @@ from data_contracts.suite_io import load_suite
 from driftline.core.batch_io import BatchReadError
 from driftline.core.config import load_config
 from driftline.core.faults import checkpoint
+from driftline.core.names import CHALLENGER, CHAMPION, Tag
 from driftline.core.outcomes import RetrainOutcome
 from driftline.core.stage_clock import StageClock
 from driftline.services import alerts, batch_alerts, review
@@ -27,7 +28,7 @@ from driftline.services.workspace import Workspace
 from driftline.store.state import DONE, DuplicateBatchError
 from flows.artifacts import publish_batch, publish_gate_decision
 from flows.retrain import run_retrain, run_shadow_gate
-from mlflow_server.registry import TRIVIAL_TAG, ModelIntegrityError
+from mlflow_server.registry import ModelIntegrityError
 from models.spec import FeatureSpec
 from monitoring.attribution import AttributionSettings, batch_attribution
 from monitoring.drift_frames import sampled_with_scores
@@ -211,7 +212,7 @@ def _score(c: _Cycle) -> None:
     frame drift will compare: the batch sampled, with the champion's scores attached."""
     ws, got, cfg = c.ws, c.got, c.ws.config
     c.facts = load_facts(ws)
-    c.champion = champion = ws.registry.version_by_alias("champion")
+    c.champion = champion = ws.registry.version_by_alias(CHAMPION)
     c.current = c.frame
     if champion is not None:
         try:
@@ -219,7 +220,7 @@ def _score(c: _Cycle) -> None:
                 ws,
                 c.frame,
                 batch_id=got.batch_id,
-                role="champion",
+                role=CHAMPION,
                 version=champion.version,
                 task_type=c.facts.task,
             )
@@ -244,13 +245,13 @@ def _score(c: _Cycle) -> None:
             max_rows=cfg.drift.max_rows,
             seed=cfg.drift.seed,
         )
-        challenger = ws.registry.version_by_alias("challenger")
+        challenger = ws.registry.version_by_alias(CHALLENGER)
         if cfg.gate.mode == "shadow" and challenger is not None:
             shadow = t.score_task(
                 ws,
                 c.frame,
                 batch_id=got.batch_id,
-                role="challenger",
+                role=CHALLENGER,
                 version=challenger.version,
                 task_type=c.facts.task,
             )
@@ -442,7 +443,7 @@ def _attribution(ws: Workspace, frame: pd.DataFrame, champion: Any, facts: Any) 
     """The champion's SHAP importance on a sample of this batch vs on its training data (optional:
     None, with the reason logged, when the batch is small, the version has no table or SHAP fails)."""
 
-    if champion.tags.get(TRIVIAL_TAG) == "true":  # the trivial baseline has no SHAP table
+    if champion.tags.get(Tag.TRIVIAL) == "true":  # the trivial baseline has no SHAP table
         return None
     a = ws.config.attribution
     result = batch_attribution(
@@ -473,10 +474,10 @@ def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
 
     p = ws.config.policy
     champion_metric = None
-    if champion is not None and "driftline.holdout_metric" in champion.tags:
-        champion_metric = float(champion.tags["driftline.holdout_metric"])
+    if champion is not None and Tag.HOLDOUT_METRIC in champion.tags:
+        champion_metric = float(champion.tags[Tag.HOLDOUT_METRIC])
     # The trivial baseline serving is no champion to the policy: keep trying, no cooldown.
-    has_champion = champion is not None and champion.tags.get(TRIVIAL_TAG) != "true"
+    has_champion = champion is not None and champion.tags.get(Tag.TRIVIAL) != "true"
     inputs = policy_inputs(ws, champion_metric=champion_metric, has_champion=has_champion)
     return decide_retrain(
         **inputs,

@@ -18,6 +18,7 @@ from prefect.states import State
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.core.env import apply_process_env
+from driftline.core.names import CHAMPION
 from driftline.services import replay as rp
 from driftline.services.bootstrap import init_contract
 from driftline.services.project import load_facts
@@ -245,7 +246,7 @@ def _cycle(ws: Workspace, part: Path, *, allow_retrain: bool) -> dict[str, Any]:
 
 
 def _champion(ws: Workspace) -> str | None:
-    found = ws.registry.version_by_alias("champion")
+    found = ws.registry.version_by_alias(CHAMPION)
     return found.version if found else None
 
 

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, runtime
 from data_contracts.suite_io import load_suite
 from driftline.core.config import load_config
 from driftline.core.faults import checkpoint
+from driftline.core.names import CHALLENGER, CHAMPION, Tag
 from driftline.core.outcomes import RetrainOutcome
 from driftline.core.progress import report
 from driftline.services import alerts, training
@@ -20,7 +21,7 @@ from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
 from flows.artifacts import publish_gate_decision
 from mlflow_server.reachability import unreachable_server
-from mlflow_server.registry import MODEL_SHA_TAG, TRIVIAL_TAG, RegistryError
+from mlflow_server.registry import RegistryError
 from models.pipeline import TRIVIAL
 from monitoring.estimate import CALIBRATION_ARTIFACT
 from tasks import retrain as t
@@ -59,12 +60,10 @@ def run_retrain(
     report(f"training a candidate on {len(data.train):,} rows")
     model, data, choice = _adaptive_window(ws, facts, t.fit_task(ws, data.train, facts), data)
     registry = ws.registry
-    run_id = registry.start_run(
-        name="retrain", tags={"driftline.kind": "retrain", "driftline.trigger": reason}
-    )
+    run_id = registry.start_run(name="retrain", tags={Tag.KIND: "retrain", Tag.TRIGGER: reason})
     try:
         candidate = _register_candidate(ws, facts, model, data, choice, run_id=run_id, reason=reason)
-        if ws.config.gate.mode == "shadow" and registry.version_by_alias("champion") is not None:
+        if ws.config.gate.mode == "shadow" and registry.version_by_alias(CHAMPION) is not None:
             top = _explain_candidate(ws, model, data, candidate)
             return _awaiting_shadow(ws, candidate, top, after_seq=after_seq, reason=reason)
         outcome = _gate_and_promote(ws, facts, model, data, candidate, reason=reason, force=force)
@@ -147,15 +146,15 @@ def _register_candidate(
         seed=cfg.drift.seed,
     )
     tags = {
-        "driftline.trigger": reason,
-        "driftline.task": facts.task,
-        "driftline.metric": facts.metric,
-        "driftline.holdout_metric": holdout.get(facts.metric),
-        "driftline.window": ",".join(b.batch_id for b in data.train_batches),
-        "driftline.holdout": ",".join(b.batch_id for b in data.holdout_batches),
-        "driftline.contract_hash": lineage["contract_suite_hash"],
-        "driftline.contract_version": lineage["contract_suite_version"],
-        "driftline.window_choice": choice["summary"],
+        Tag.TRIGGER: reason,
+        Tag.TASK: facts.task,
+        Tag.METRIC: facts.metric,
+        Tag.HOLDOUT_METRIC: holdout.get(facts.metric),
+        Tag.WINDOW: ",".join(b.batch_id for b in data.train_batches),
+        Tag.HOLDOUT: ",".join(b.batch_id for b in data.holdout_batches),
+        Tag.CONTRACT_HASH: lineage["contract_suite_hash"],
+        Tag.CONTRACT_VERSION: lineage["contract_suite_version"],
+        Tag.WINDOW_CHOICE: choice["summary"],
     }
     version = t.register_task(ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags)
     checkpoint("retrain-registered")
@@ -166,7 +165,7 @@ def _explain_candidate(ws: Workspace, model: Any, data: WindowData, candidate: _
     """The gated candidate's SHAP summary, logged with its run; its top features as a tag."""
     report("SHAP summary")
     top = t.explain_task(ws, model, data.train, candidate.run_id)
-    ws.registry.set_version_tags(candidate.version, {"driftline.top_features": ",".join(top)})
+    ws.registry.set_version_tags(candidate.version, {Tag.TOP_FEATURES: ",".join(top)})
     return top
 
 
@@ -174,10 +173,8 @@ def _borrow_explanation(ws: Workspace, candidate: _Candidate, *, refit: str, top
     """SHAP once per retrain: a gated candidate whose refit serves points to the refit's summary
     (the same recipe on its window plus the holdout) instead of computing its own (~2 s)."""
     note = f"not computed for this gated twin: see v{refit}, its refit, which serves"
-    ws.registry.set_run_tags(candidate.run_id, {"driftline.shap": note})
-    ws.registry.set_version_tags(
-        candidate.version, {"driftline.top_features": ",".join(top), "driftline.shap": note}
-    )
+    ws.registry.set_run_tags(candidate.run_id, {Tag.SHAP: note})
+    ws.registry.set_version_tags(candidate.version, {Tag.TOP_FEATURES: ",".join(top), Tag.SHAP: note})
 
 
 def _awaiting_shadow(
@@ -221,7 +218,7 @@ def _gate_and_promote(
     registry.log_json(candidate.run_id, decision, name="gate/decision.json")
     registry.set_version_tags(
         candidate.version,
-        {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]},
+        {Tag.GATE: decision["verdict"], Tag.GATE_SUMMARY: decision["summary"]},
     )
     gated = version = candidate.version
     if decision["promote"] and cfg.gate.refit_on_promotion:
@@ -240,7 +237,7 @@ def _gate_and_promote(
         top = _explain_candidate(ws, model, data, candidate)
     checkpoint("retrain-gated")
     promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-    if not promoted and cfg.gate.trivial_until_first_model and registry.version_by_alias("champion") is None:
+    if not promoted and cfg.gate.trivial_until_first_model and registry.version_by_alias(CHAMPION) is None:
         version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=decision)
         promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
     if promoted:
@@ -346,7 +343,7 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-LINEAGE_NOTES = ("driftline.refit_of", TRIVIAL_TAG)  # tags that also belong in lineage.json
+LINEAGE_NOTES = (Tag.REFIT_OF, Tag.TRIVIAL)  # tags that also belong in lineage.json
 
 
 def _register_on_whole_window(
@@ -366,9 +363,7 @@ def _register_on_whole_window(
 
     cfg, registry = ws.config, ws.registry
     whole = training.whole_window(data)
-    run_id = registry.start_run(
-        name=run_name, tags={"driftline.kind": "retrain", "driftline.trigger": reason}
-    )
+    run_id = registry.start_run(name=run_name, tags={Tag.KIND: "retrain", Tag.TRIGGER: reason})
     try:
         model = t.fit_task(ws, whole.train, facts, estimator=estimator)
         lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
@@ -385,13 +380,13 @@ def _register_on_whole_window(
         )
         tags = {
             **tags,
-            "driftline.window": ",".join(b.batch_id for b in whole.train_batches),
-            "driftline.holdout": "",
-            "driftline.contract_hash": lineage["contract_suite_hash"],
-            "driftline.contract_version": lineage["contract_suite_version"],
-            "driftline.top_features": ",".join(top),
-            "driftline.gate": decision["verdict"],
-            "driftline.gate_summary": decision["summary"],
+            Tag.WINDOW: ",".join(b.batch_id for b in whole.train_batches),
+            Tag.HOLDOUT: "",
+            Tag.CONTRACT_HASH: lineage["contract_suite_hash"],
+            Tag.CONTRACT_VERSION: lineage["contract_suite_version"],
+            Tag.TOP_FEATURES: ",".join(top),
+            Tag.GATE: decision["verdict"],
+            Tag.GATE_SUMMARY: decision["summary"],
         }
         version = t.register_task(
             ws, model, run_id=run_id, reference=reference, example=whole.train, tags=tags
@@ -419,7 +414,7 @@ def _refit(
     that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from;
     returns its version and top SHAP features."""
     registry = ws.registry
-    own = ("driftline.run_id", MODEL_SHA_TAG)  # each version's own, set at registration
+    own = (Tag.RUN_ID, Tag.MODEL_SHA256)  # each version's own, set at registration
     gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k not in own}
     summary = f"{decision['summary']} (gated as v{gated}; refit on the window)"
     version, top = _register_on_whole_window(
@@ -428,10 +423,10 @@ def _refit(
         facts,
         reason=reason,
         decision={**decision, "summary": summary},
-        tags={**gated_tags, "driftline.refit_of": gated},
+        tags={**gated_tags, Tag.REFIT_OF: gated},
         run_name="retrain-refit",
     )
-    registry.set_version_tags(gated, {"driftline.refit_to": version})
+    registry.set_version_tags(gated, {Tag.REFIT_TO: version})
     get_run_logger().info("v%s passed the gate; serving v%s, refit on the whole window", gated, version)
     return version, top
 
@@ -457,7 +452,7 @@ def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: st
     """Too few labeled rows for a model and no champion: the trivial baseline serves meanwhile
     (`gate.trivial_until_first_model`), fitted on every labeled row there is. None when off, when a
     champion exists, or when even that is impossible (no rows; one class only)."""
-    if not ws.config.gate.trivial_until_first_model or ws.registry.version_by_alias("champion") is not None:
+    if not ws.config.gate.trivial_until_first_model or ws.registry.version_by_alias(CHAMPION) is not None:
         return None
 
     selection = training.select(ws, expanding=True, any_rows=True)
@@ -496,10 +491,10 @@ def _serve_trivial(
         reason=reason,
         decision=decision,
         tags={
-            "driftline.trigger": reason,
-            "driftline.task": facts.task,
-            "driftline.metric": facts.metric,
-            TRIVIAL_TAG: "true",
+            Tag.TRIGGER: reason,
+            Tag.TASK: facts.task,
+            Tag.METRIC: facts.metric,
+            Tag.TRIVIAL: "true",
         },
         run_name="trivial-baseline",
         estimator=TRIVIAL,
@@ -511,8 +506,8 @@ def _serve_trivial(
 def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> RetrainOutcome | None:
     """In shadow mode: judge the challenger on labeled rows both models scored, once enough exist."""
     registry = ws.registry
-    challenger = registry.version_by_alias("challenger")
-    champion = registry.version_by_alias("champion")
+    challenger = registry.version_by_alias(CHALLENGER)
+    champion = registry.version_by_alias(CHAMPION)
     if challenger is None or champion is None:
         return None
     since = ws.state.last_retrain_seq() or 0
@@ -522,7 +517,7 @@ def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> RetrainOutcome | None
     registry.log_json(challenger.run_id, decision, name="gate/decision.json")
     registry.set_version_tags(
         challenger.version,
-        {"driftline.gate": decision["verdict"], "driftline.gate_summary": decision["summary"]},
+        {Tag.GATE: decision["verdict"], Tag.GATE_SUMMARY: decision["summary"]},
     )
     promoted = t.decide_task(ws, challenger.version, decision, trigger="shadow gate", actor=_actor())
     return RetrainOutcome(

@@ -18,16 +18,12 @@ from typing import Any
 
 import pandas as pd
 
+from driftline.core.names import Tag
+
 log = logging.getLogger(__name__)
 
 MONITORING_RUN = "monitoring"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-# Tag of a version that serves the trivial baseline until a first real model beats it.
-TRIVIAL_TAG = "driftline.trivial"
-# sha256 of the version's model.skops, recorded at registration and checked before every load.
-MODEL_SHA_TAG = "driftline.model_sha256"
 MODEL_FILE = "model.skops"
 
 
@@ -197,7 +193,7 @@ class Registry:
         )
         if runs:
             return str(runs[0].info.run_id)
-        return self.start_run(name=MONITORING_RUN, tags={"driftline.kind": MONITORING_RUN})
+        return self.start_run(name=MONITORING_RUN, tags={Tag.KIND: MONITORING_RUN})
 
     # Models ----------------------------------------------------------------------------------
     def log_model(
@@ -235,7 +231,7 @@ class Registry:
             self.log_artifact(run_id, path, folder=str(Path(REFERENCE_ARTIFACT).parent))
         with tempfile.TemporaryDirectory() as tmp:
             sha = _file_sha256(_download_model_file(info.model_uri, self.tracking_uri, tmp))
-        tags = {"driftline.run_id": run_id, MODEL_SHA_TAG: sha}
+        tags = {Tag.RUN_ID: run_id, Tag.MODEL_SHA256: sha}
         # register_model prints "Registered model ... already exists" to stderr for every version
         # after the first; the CLI shows its own line instead.
         with contextlib.redirect_stderr(io.StringIO()):
@@ -256,10 +252,10 @@ class Registry:
             ModelIntegrityError: the file is missing or its hash differs.
         """
         info = self.get_version(version)
-        recorded = info.tags.get(MODEL_SHA_TAG)
+        recorded = info.tags.get(Tag.MODEL_SHA256)
         if recorded and expected_sha256 and recorded != expected_sha256:
             raise ModelIntegrityError(
-                f"model v{version}: its registry tag {MODEL_SHA_TAG} ({recorded[:12]}…) differs from the "
+                f"model v{version}: its registry tag {Tag.MODEL_SHA256} ({recorded[:12]}…) differs from the "
                 f"promotion ledger ({expected_sha256[:12]}…): the registry was changed; not loaded"
             )
         return _load_model(
@@ -359,7 +355,7 @@ def _load_model(
             log.warning(
                 "model v%s has no %s tag (registered before hashes): loaded unverified",
                 version,
-                MODEL_SHA_TAG,
+                Tag.MODEL_SHA256,
             )
         elif (found := _file_sha256(path)) != sha256:
             raise ModelIntegrityError(

@@ -10,6 +10,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from driftline.core.names import CHALLENGER, CHAMPION, Tag
 from driftline.services import promotion, training
 from driftline.services.contract_ops import refresh_after_promotion
 from driftline.services.datasets import label_weights
@@ -79,7 +80,7 @@ def explain_task(ws: Workspace, model: Any, frame: pd.DataFrame, run_id: str) ->
         return top_features(importance, k=5)
     except (ExplainError, Exception) as err:  # SHAP is optional, the run goes on
         get_run_logger().warning("SHAP summary failed, continuing without it: %s", err)
-        registry.set_run_tags(run_id, {"driftline.shap": f"failed: {err}"[:500]})
+        registry.set_run_tags(run_id, {Tag.SHAP: f"failed: {err}"[:500]})
         return []
 
 
@@ -105,7 +106,7 @@ def register_task(
         reference=reference,
     )
     registry.set_version_tags(version, tags)
-    registry.set_alias("challenger", version)
+    registry.set_alias(CHALLENGER, version)
     get_run_logger().info("registered %s v%s as challenger", ws.config.model_name, version)
     return version
 
@@ -115,7 +116,7 @@ def champion_predictions_task(
     ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts
 ) -> tuple[str | None, Any]:
 
-    champion = ws.registry.version_by_alias("champion")
+    champion = ws.registry.version_by_alias(CHAMPION)
     if champion is None:
         return None, None
     return champion.version, predict(promotion.load_model(ws, champion.version), frame, task=facts.task)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from driftline.core.config import load_config
+from driftline.core.names import CHAMPION
 from driftline.jobs.demo_data import (
     ID_COLUMN,
     TARGET,
@@ -173,7 +174,7 @@ def champion_shap(directory: Path) -> dict[str, Any] | None:
     from driftline.services.workspace import Workspace
 
     ws = Workspace(load_config(directory / "driftline.yaml"))
-    champion = ws.registry.version_by_alias("champion")
+    champion = ws.registry.version_by_alias(CHAMPION)
     if champion is None:
         return None
     table = ws.registry.read_csv_artifact(champion.run_id, "shap/importance.csv")

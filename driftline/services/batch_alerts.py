@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from driftline.core.names import Tag
 from driftline.services import alerts
 from driftline.services.workspace import Workspace
-from mlflow_server.registry import TRIVIAL_TAG
 
 
 def alert_latency(ws: Workspace, scored: Any, *, batch_id: str) -> None:
@@ -56,8 +56,8 @@ def alert_estimate(ws: Workspace, facts: Any, champion: Any, estimate: Any, *, b
     too, whether or not the policy acts on estimates (`policy.use_estimate`)."""
     if estimate is None or estimate.value is None or champion is None:
         return
-    recorded = champion.tags.get("driftline.holdout_metric")
-    if recorded in (None, "", "None") or champion.tags.get(TRIVIAL_TAG) == "true":
+    recorded = champion.tags.get(Tag.HOLDOUT_METRIC)
+    if recorded in (None, "", "None") or champion.tags.get(Tag.TRIVIAL) == "true":
         return
     base = float(recorded)
     drop = (base - estimate.value) if facts.higher_is_better else (estimate.value - base)

@@ -7,6 +7,7 @@ from typing import Any
 
 from driftline.core.batch_io import read_table
 from driftline.core.config import DriftlineConfig
+from driftline.core.names import CHAMPION
 from driftline.services.datasets import row_keys
 from driftline.services.project import load_facts
 from driftline.services.promotion import load_model
@@ -26,7 +27,7 @@ def explain_file(cfg: DriftlineConfig, rows: Path, *, version: str | None, top_k
     ws = Workspace(cfg)
     facts = load_facts(ws)
     if version is None:
-        champion = ws.registry.version_by_alias("champion")
+        champion = ws.registry.version_by_alias(CHAMPION)
         if champion is None:
             raise ValueError("no champion yet; pass --version")
         version = champion.version

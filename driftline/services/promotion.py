@@ -10,8 +10,8 @@ import fcntl
 from collections.abc import Iterator
 from typing import Any
 
+from driftline.core.names import CHALLENGER, CHAMPION, Tag
 from driftline.services.workspace import Workspace
-from mlflow_server.registry import MODEL_SHA_TAG
 from models.pipeline import all_skops_trusted_types
 
 REQUIRED_RUN_ARTIFACTS = ("reference/reference.parquet", "gate/decision.json", "lineage.json")
@@ -34,7 +34,7 @@ def missing_artifacts(ws: Workspace, version: str) -> list[str]:
 def already_promoted(ws: Workspace, version: str) -> bool:
     """True when `version` is the champion and the ledger's last entry promoted it: a retried
     promotion that had already happened."""
-    champion = ws.registry.version_by_alias("champion")
+    champion = ws.registry.version_by_alias(CHAMPION)
     if champion is None or champion.version != str(version):
         return False
     last = (ws.state.read_ledger() or [{}])[-1]
@@ -62,20 +62,20 @@ def promote(
 def _promote(
     ws: Workspace, version: str, *, decision: dict[str, Any], trigger: str, actor: str, action: str
 ) -> dict[str, Any]:
-    current = ws.registry.version_by_alias("champion")
+    current = ws.registry.version_by_alias(CHAMPION)
     if current is not None and current.version == str(version):
         raise PromotionError(f"version {version} is already the champion")
     missing = missing_artifacts(ws, version)
     if missing:
         raise PromotionError(f"version {version} cannot be promoted: missing artifacts {missing}")
     registry = ws.registry
-    registry.set_alias("champion", version)
-    challenger = registry.version_by_alias("challenger")
+    registry.set_alias(CHAMPION, version)
+    challenger = registry.version_by_alias(CHALLENGER)
     if challenger is not None and challenger.version == str(version):
-        registry.delete_alias("challenger")
-    registry.set_version_tags(version, {"driftline.status": "champion", "driftline.promoted_by": actor})
+        registry.delete_alias(CHALLENGER)
+    registry.set_version_tags(version, {Tag.STATUS: CHAMPION, Tag.PROMOTED_BY: actor})
     if current is not None and current.version != str(version):
-        registry.set_version_tags(current.version, {"driftline.status": "retired"})
+        registry.set_version_tags(current.version, {Tag.STATUS: "retired"})
     entry = {
         "action": action,
         "from_version": current.version if current else None,
@@ -83,7 +83,7 @@ def _promote(
         "trigger": trigger,
         "actor": actor,
         "decision": decision,
-        "model_sha256": registry.get_version(version).tags.get(MODEL_SHA_TAG),
+        "model_sha256": registry.get_version(version).tags.get(Tag.MODEL_SHA256),
     }
     ws.state.append_ledger(**entry)
     return entry
@@ -93,7 +93,7 @@ def reject(ws: Workspace, version: str, *, decision: dict[str, Any], trigger: st
     """Tag a rejected challenger with its reasons and record the rejection in the ledger; the
     challenger keeps no alias and the champion does not move."""
     registry = ws.registry
-    current = registry.version_by_alias("champion")
+    current = registry.version_by_alias(CHAMPION)
     ws.state.append_ledger(
         action="reject",
         from_version=current.version if current else None,
@@ -104,11 +104,11 @@ def reject(ws: Workspace, version: str, *, decision: dict[str, Any], trigger: st
     )
     registry.set_version_tags(
         version,
-        {"driftline.status": "rejected", "driftline.gate_reasons": " | ".join(decision.get("reasons", []))},
+        {Tag.STATUS: "rejected", Tag.GATE_REASONS: " | ".join(decision.get("reasons", []))},
     )
-    challenger = registry.version_by_alias("challenger")
+    challenger = registry.version_by_alias(CHALLENGER)
     if challenger is not None and challenger.version == str(version):
-        registry.delete_alias("challenger")
+        registry.delete_alias(CHALLENGER)
 
 
 def rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
 
 def _rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
     registry = ws.registry
-    current = registry.version_by_alias("champion")
+    current = registry.version_by_alias(CHAMPION)
     if current is None:
         raise PromotionError("no champion to roll back from")
     moves = [
@@ -134,9 +134,9 @@ def _rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
     if not moves:
         raise PromotionError(f"champion v{current.version} has no previous champion in the ledger")
     previous = moves[-1]["from_version"]
-    registry.set_alias("champion", previous)
-    registry.set_version_tags(current.version, {"driftline.status": "rolled_back"})
-    registry.set_version_tags(previous, {"driftline.status": "champion"})
+    registry.set_alias(CHAMPION, previous)
+    registry.set_version_tags(current.version, {Tag.STATUS: "rolled_back"})
+    registry.set_version_tags(previous, {Tag.STATUS: CHAMPION})
     entry = {
         "action": "rollback",
         "from_version": current.version,
@@ -144,7 +144,7 @@ def _rollback(ws: Workspace, *, actor: str, reason: str) -> dict[str, Any]:
         "trigger": reason,
         "actor": actor,
         "decision": {"reasons": [f"rollback from v{current.version} to v{previous}: {reason}"]},
-        "model_sha256": registry.get_version(previous).tags.get(MODEL_SHA_TAG),
+        "model_sha256": registry.get_version(previous).tags.get(Tag.MODEL_SHA256),
     }
     ws.state.append_ledger(**entry)
     return entry

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from driftline.core.names import Tag
+
 if TYPE_CHECKING:
     from driftline.services.workspace import Workspace
 
@@ -162,9 +164,7 @@ def publish(ws: Workspace, summary: dict[str, Any]) -> dict[str, str]:
     path = folder / "replay.json"
     path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))
     registry = ws.registry
-    run_id = registry.start_run(
-        name="replay", tags={"driftline.kind": "replay", "driftline.policy": summary["policy"]}
-    )
+    run_id = registry.start_run(name="replay", tags={Tag.KIND: "replay", Tag.POLICY: summary["policy"]})
     try:
         params = ("policy", "label_lag", "warmup", "file", "freq", "rows_per_batch")
         registry.log_params(run_id, {k: summary[k] for k in params})

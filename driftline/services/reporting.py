@@ -6,15 +6,15 @@ from typing import Any
 
 from data_contracts.review import streaks
 from driftline.core.config import DriftlineConfig
+from driftline.core.names import CHAMPION, Tag
 from driftline.services.workspace import Workspace
-from mlflow_server.registry import TRIVIAL_TAG
 
 
 def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
     """Batches by status, the quarantine, the champion and the latest drift."""
     ws = Workspace(cfg)
     batches = ws.state.list_batches()
-    champion = ws.registry.version_by_alias("champion")
+    champion = ws.registry.version_by_alias(CHAMPION)
     accepted = [b for b in batches if b.status == "accepted"]
     latest = next((b for b in reversed(accepted) if b.drift_share is not None), None)
     history = [(b.batch_id, b.status, b.contract) for b in batches]
@@ -27,7 +27,7 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
                 f"NO CHAMPION: {len(rejected)} candidate(s) rejected, the latest: {summary}; batches "
                 "stay unscored until a retrain on more labeled data beats the trivial baseline"
             )
-    elif champion.tags.get(TRIVIAL_TAG) == "true":
+    elif champion.tags.get(Tag.TRIVIAL) == "true":
         rejected = [e for e in ws.state.read_ledger() if e["action"] == "reject"]
         alerts.append(
             f"TRIVIAL BASELINE SERVES: v{champion.version} predicts the class priors or the mean; "
@@ -66,9 +66,9 @@ def status_summary(cfg: DriftlineConfig) -> dict[str, Any]:
         if champion is None
         else {
             "version": champion.version,
-            "holdout_metric": champion.tags.get("driftline.holdout_metric"),
-            "metric": champion.tags.get("driftline.metric"),
-            "trivial": champion.tags.get(TRIVIAL_TAG) == "true",
+            "holdout_metric": champion.tags.get(Tag.HOLDOUT_METRIC),
+            "metric": champion.tags.get(Tag.METRIC),
+            "trivial": champion.tags.get(Tag.TRIVIAL) == "true",
         },
         "latest_drift": None
         if latest is None
@@ -115,14 +115,14 @@ def models_summary(cfg: DriftlineConfig) -> dict[str, Any]:
             {
                 "version": v.version,
                 "aliases": list(v.aliases),
-                "status": v.tags.get("driftline.status"),
-                "trigger": v.tags.get("driftline.trigger"),
-                "metric": v.tags.get("driftline.metric"),
-                "holdout_metric": _float(v.tags.get("driftline.holdout_metric")),
-                "gate": v.tags.get("driftline.gate"),
-                "gate_summary": v.tags.get("driftline.gate_summary"),
-                "top_features": [f for f in v.tags.get("driftline.top_features", "").split(",") if f],
-                "window": [b for b in v.tags.get("driftline.window", "").split(",") if b],
+                "status": v.tags.get(Tag.STATUS),
+                "trigger": v.tags.get(Tag.TRIGGER),
+                "metric": v.tags.get(Tag.METRIC),
+                "holdout_metric": _float(v.tags.get(Tag.HOLDOUT_METRIC)),
+                "gate": v.tags.get(Tag.GATE),
+                "gate_summary": v.tags.get(Tag.GATE_SUMMARY),
+                "top_features": [f for f in v.tags.get(Tag.TOP_FEATURES, "").split(",") if f],
+                "window": [b for b in v.tags.get(Tag.WINDOW, "").split(",") if b],
                 "run_id": v.run_id,
             }
         )

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from driftline.core.batch_io import BatchReadError, read_table
+from driftline.core.names import CHAMPION
 from driftline.services.datasets import row_keys, text_values
 from driftline.services.labels import check_labels
 from driftline.services.project import ProjectFacts, TaskKind, load_facts
@@ -82,7 +83,7 @@ def select_uncertain(
         raise ValueError(f"binary_margin={binary_margin!r}: must be in (0, 0.5]")
     if not 0 < multiclass_max_prob <= 1:
         raise ValueError(f"multiclass_max_prob={multiclass_max_prob!r}: must be in (0, 1]")
-    rows = log_rows[log_rows["role"] == "champion"] if "role" in log_rows.columns else log_rows
+    rows = log_rows[log_rows["role"] == CHAMPION] if "role" in log_rows.columns else log_rows
     if task == "regression" or rows.empty:
         return pd.DataFrame(columns=QUEUE_COLUMNS)
     score = pd.to_numeric(rows["score"], errors="coerce")

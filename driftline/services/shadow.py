@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftline.core.names import CHALLENGER, CHAMPION
 from models.train import Predictions
 
 
@@ -36,8 +37,8 @@ def shadow_rows(
 
     if joined.empty:
         return None
-    champ = joined[(joined.role == "champion") & (joined.model_version == champion)]
-    chal = joined[(joined.role == "challenger") & (joined.model_version == challenger)]
+    champ = joined[(joined.role == CHAMPION) & (joined.model_version == champion)]
+    chal = joined[(joined.role == CHALLENGER) & (joined.model_version == challenger)]
     both = champ.merge(chal, on=["batch_id", "row_key"], suffixes=("_champ", "_chal"))
     if both.empty:
         return None

@@ -19,8 +19,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from driftline.core.config import DriftlineConfig
+from driftline.core.names import Tag
 
-ROOT_KEY = "driftline.project_root"
+ROOT_KEY = Tag.PROJECT_ROOT
 _BUSY_TIMEOUT_S = 30.0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from driftline.core.names import CHAMPION
 from driftline.store.columns import UTCDateTime, dump_json, iso, json_document, utc_now
 from driftline.store.migrate import upgrade
 
@@ -545,7 +546,7 @@ class StateStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def predictions_of(self, batch_id: str, role: str = "champion") -> pd.DataFrame:
+    def predictions_of(self, batch_id: str, role: str = CHAMPION) -> pd.DataFrame:
         """The prediction log rows one role wrote for a batch."""
         query = sa.select(predictions).where(
             (predictions.c.batch_id == batch_id) & (predictions.c.role == role)

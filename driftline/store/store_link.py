@@ -11,11 +11,13 @@ import os
 import uuid
 from typing import TYPE_CHECKING
 
+from driftline.core.names import Tag
+
 if TYPE_CHECKING:
     from driftline.store.state import StateStore
     from mlflow_server.registry import Registry
 
-PROJECT_ID = "driftline.project_id"
+PROJECT_ID = Tag.PROJECT_ID
 RELINK_ENV = "DRIFTLINE_RELINK_STORES"
 
 

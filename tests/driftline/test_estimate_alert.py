@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from driftline.core.config import parse_config
+from driftline.core.names import Tag
 from driftline.services import alerts
 from driftline.services.batch_alerts import alert_estimate as _alert_estimate
 from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
-from mlflow_server.registry import TRIVIAL_TAG, VersionInfo
+from mlflow_server.registry import VersionInfo
 from monitoring.estimate import Estimate
 
 FACTS = ProjectFacts("binary", ("x",), (), "auc", True, "1", classes=("0", "1"))
@@ -38,6 +39,6 @@ def test_no_alert_without_a_value_or_against_the_trivial_baseline(tmp_path):
     ws = workspace(tmp_path)
     _alert_estimate(ws, FACTS, champion("0.85"), Estimate(None, "auc", 500, "not_estimated"), batch_id="b1")
     _alert_estimate(
-        ws, FACTS, champion("0.85", **{TRIVIAL_TAG: "true"}), Estimate(0.5, "auc", 5, "cbpe"), batch_id="b2"
+        ws, FACTS, champion("0.85", **{Tag.TRIVIAL: "true"}), Estimate(0.5, "auc", 5, "cbpe"), batch_id="b2"
     )
     assert ws.state.list_alerts() == []

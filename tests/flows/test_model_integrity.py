@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from driftline.core.names import Tag
 from driftline.services import promotion
 from flows.batch_cycle import batch_cycle
 from mlflow_server import registry as reg
@@ -41,7 +42,7 @@ def model_dirs(ws) -> list[Path]:
 def test_the_hash_is_recorded_at_registration_and_in_the_ledger(project):
     ws, _ = project
     champion = ws.registry.version_by_alias("champion")
-    sha = champion.tags[reg.MODEL_SHA_TAG]
+    sha = champion.tags[Tag.MODEL_SHA256]
     assert len(sha) == 64 and promotion.verified_sha256(ws, champion.version) == sha
     assert any(reg._file_sha256(d / reg.MODEL_FILE) == sha for d in model_dirs(ws))
 
@@ -65,7 +66,7 @@ def test_changed_model_bytes_are_refused_and_the_batch_is_kept_unfinished(projec
     champion = ws.registry.version_by_alias("champion")
     other = next(v for v in ws.registry.list_versions() if v.version != champion.version)
     saved = {d: (d / reg.MODEL_FILE).read_bytes() for d in model_dirs(ws)}
-    donor = next(d for d in saved if reg._file_sha256(d / reg.MODEL_FILE) == other.tags[reg.MODEL_SHA_TAG])
+    donor = next(d for d in saved if reg._file_sha256(d / reg.MODEL_FILE) == other.tags[Tag.MODEL_SHA256])
     try:
         for folder in saved:  # another valid skops model in its place: a silent model swap
             (folder / reg.MODEL_FILE).write_bytes(saved[donor])
@@ -91,14 +92,14 @@ def test_changed_model_bytes_are_refused_and_the_batch_is_kept_unfinished(projec
 def test_a_registry_tag_that_disagrees_with_the_ledger_is_refused(project):
     ws, _ = project
     champion = ws.registry.version_by_alias("champion")
-    sha = champion.tags[reg.MODEL_SHA_TAG]
-    ws.registry.set_version_tags(champion.version, {reg.MODEL_SHA_TAG: "0" * 64})
+    sha = champion.tags[Tag.MODEL_SHA256]
+    ws.registry.set_version_tags(champion.version, {Tag.MODEL_SHA256: "0" * 64})
     try:
         reg._load_model.cache_clear()
         with pytest.raises(reg.ModelIntegrityError, match="differs from the promotion ledger"):
             promotion.load_model(ws, champion.version)
     finally:
-        ws.registry.set_version_tags(champion.version, {reg.MODEL_SHA_TAG: sha})
+        ws.registry.set_version_tags(champion.version, {Tag.MODEL_SHA256: sha})
 
 
 def test_concurrent_promotions_of_one_version_make_one_move_and_one_ledger_entry(project):
@@ -134,4 +135,4 @@ def test_concurrent_promotions_of_one_version_make_one_move_and_one_ledger_entry
     assert sorted(outcomes) == ["moved"] + [f"version {target} is already the champion"] * 2
     ledger = ws.state.read_ledger()
     assert len(ledger) == before + 1 and ledger[-1]["to_version"] == target
-    assert ledger[-1]["model_sha256"] == ws.registry.get_version(target).tags[reg.MODEL_SHA_TAG]
+    assert ledger[-1]["model_sha256"] == ws.registry.get_version(target).tags[Tag.MODEL_SHA256]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from driftline.core.names import Tag
 from driftline.services.reporting import status_summary
 from flows.batch_cycle import batch_cycle
-from mlflow_server.registry import TRIVIAL_TAG
 from tests.flows.project import init_from, write_batch
 from tests.streams import make_batch
 
@@ -19,7 +19,7 @@ def test_first_model_that_loses_to_the_baseline_lets_the_baseline_serve(prefect_
     ws = init_from(noise, tmp_path)
     config = ws.config.base_dir / "driftline.yaml"
     champion = ws.registry.version_by_alias("champion")
-    assert champion is not None and champion.tags[TRIVIAL_TAG] == "true"
+    assert champion is not None and champion.tags[Tag.TRIVIAL] == "true"
     ledger = ws.state.read_ledger()
     assert [e["action"] for e in ledger] == ["reject", "promote"]
     assert ledger[0]["decision"]["case"] == "no_champion" and not ledger[0]["decision"]["promote"]
@@ -44,7 +44,7 @@ def test_too_few_rows_for_a_model_lets_the_baseline_serve_until_there_are(prefec
     ws = init_from(small, tmp_path, task="binary")
     config = ws.config.base_dir / "driftline.yaml"
     champion = ws.registry.version_by_alias("champion")
-    assert champion is not None and champion.tags[TRIVIAL_TAG] == "true"
+    assert champion is not None and champion.tags[Tag.TRIVIAL] == "true"
     (entry,) = ws.state.read_ledger()
     assert (
         entry["decision"]["case"] == "trivial_baseline" and "no model trained" in entry["decision"]["summary"]
@@ -56,4 +56,4 @@ def test_too_few_rows_for_a_model_lets_the_baseline_serve_until_there_are(prefec
     assert result["scoring"]["model_version"] == champion.version  # scored by the baseline first
     assert result["retrain"]["promoted"] is True, result["retrain"]["gate"]["summary"]
     served = ws.registry.version_by_alias("champion")
-    assert served.version != champion.version and TRIVIAL_TAG not in served.tags
+    assert served.version != champion.version and Tag.TRIVIAL not in served.tags
