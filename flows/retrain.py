@@ -57,6 +57,8 @@ def run_retrain(
     selection, data = t.window_task(ws, facts)
     if data is None:
         return _without_enough_data(ws, facts, reason=reason, why=selection.reason)
+    if force and ws.config.gate.refit_on_promotion:
+        return _forced_refit(ws, data, facts, after_seq=after_seq, reason=reason)
     report(f"training a candidate on {len(data.train):,} rows")
     model, data, choice = _adaptive_window(ws, facts, t.fit_task(ws, data.train, facts), data)
     registry = ws.registry
@@ -325,6 +327,43 @@ def _adaptive_window(
     if better_long:
         return long_model, long, {"summary": summary, "metrics": metrics}
     return model, data, {"summary": summary, "metrics": metrics}
+
+
+def _forced_refit(
+    ws: Workspace, data: WindowData, facts: ProjectFacts, *, after_seq: int, reason: str
+) -> RetrainOutcome:
+    """`force` with refit on promotion (the replay baselines `always` and `expanding`): whatever
+    a gate said, the refit on the whole window would serve, so train and register only that
+    (one fit and one registration instead of two, and no gate)."""
+    summary = f"FORCED by {reason}: the refit on the whole window serves, without a gate"
+    decision = {
+        "promote": True,
+        "verdict": "promote",
+        "forced": True,
+        "case": "forced",
+        "metric": facts.metric,
+        "n": 0,
+        "rules": [],
+        "summary": summary,
+        "reasons": [summary],
+    }
+    report(f"training on the whole window, {len(data.train) + len(data.holdout):,} rows (forced)")
+    tags = {Tag.TRIGGER: reason, Tag.TASK: facts.task, Tag.METRIC: facts.metric}
+    version, top = _register_on_whole_window(
+        ws, data, facts, reason=reason, decision=decision, tags=tags, run_name="retrain-forced"
+    )
+    promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
+    t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
+    ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
+    return RetrainOutcome(
+        status="done",
+        reason=reason,
+        version=version,
+        promoted=promoted,
+        gate=decision,
+        run_id=ws.registry.get_version(version).run_id,
+        top_features=tuple(top),
+    )
 
 
 def _forced(decision: dict[str, Any], *, reason: str) -> dict[str, Any]:

@@ -298,7 +298,12 @@ def test_binary_replay_compares_policies_with_late_labels(
         seen = tags["driftline.window"].split(",") + tags["driftline.holdout"].split(",")
         assert rec["batch_id"] not in seen  # its labels had not arrived when it retrained
     forced = [e for e in ws.state.read_ledger() if (e["decision"] or {}).get("forced")]
-    assert len(forced) == always["forced_promotions"]
+    assert len(forced) == always["forced_promotions"] == 3
+    # a baseline serves the refit on its whole window: no gated twin is fitted or registered first
+    assert {e["decision"]["case"] for e in forced} == {"forced"}
+    for rec in always["per_batch"][2:]:
+        version = ws.registry.get_version(rec["retrain"])
+        assert "driftline.refit_of" not in version.tags and version.tags["driftline.holdout"] == ""
 
 
 @pytest.mark.slow
