@@ -147,7 +147,7 @@ def _register_candidate(
         rows=cfg.drift.reference_rows,
         seed=cfg.drift.seed,
     )
-    tags = {
+    tags: dict[str, Any] = {
         Tag.TRIGGER: reason,
         Tag.TASK: facts.task,
         Tag.METRIC: facts.metric,
@@ -348,7 +348,7 @@ def _forced_refit(
         "reasons": [summary],
     }
     report(f"training on the whole window, {len(data.train) + len(data.holdout):,} rows (forced)")
-    tags = {Tag.TRIGGER: reason, Tag.TASK: facts.task, Tag.METRIC: facts.metric}
+    tags: dict[str, str] = {Tag.TRIGGER: reason, Tag.TASK: facts.task, Tag.METRIC: facts.metric}
     version, top = _register_on_whole_window(
         ws, data, facts, reason=reason, decision=decision, tags=tags, run_name="retrain-forced"
     )

@@ -231,7 +231,7 @@ class Registry:
             self.log_artifact(run_id, path, folder=str(Path(REFERENCE_ARTIFACT).parent))
         with tempfile.TemporaryDirectory() as tmp:
             sha = _file_sha256(_download_model_file(info.model_uri, self.tracking_uri, tmp))
-        tags = {Tag.RUN_ID: run_id, Tag.MODEL_SHA256: sha}
+        tags: dict[str, Any] = {Tag.RUN_ID: run_id, Tag.MODEL_SHA256: sha}
         # register_model prints "Registered model ... already exists" to stderr for every version
         # after the first; the CLI shows its own line instead.
         with contextlib.redirect_stderr(io.StringIO()):

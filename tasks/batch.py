@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from data_contracts.report import render_html
+from data_contracts.results import ContractResult
 from data_contracts.validate import validate_frame
 from driftline.core.batch_io import BatchReadError, read_table
 from driftline.services import intake, promotion
@@ -19,6 +20,7 @@ from driftline.services.project import ProjectFacts, TaskKind
 from driftline.services.scoring import Scored, score_batch
 from driftline.services.workspace import Workspace
 from monitoring.drift import compute_drift
+from monitoring.drift_result import DriftResult
 from monitoring.estimate import (
     CALIBRATION_ARTIFACT,
     NOT_ESTIMATED,
@@ -46,7 +48,7 @@ def read_task(raw_path: Path) -> pd.DataFrame | BatchReadError:
 
 
 @task(name="validate-contract", cache_policy=NO_CACHE)
-def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> Any:
+def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> ContractResult:
 
     result = validate_frame(frame, suite, source=source)
     get_run_logger().info("contract: %s", result.summary())
@@ -54,7 +56,7 @@ def contract_task(frame: pd.DataFrame, suite: dict[str, Any], source: str) -> An
 
 
 @task(name="quarantine-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def quarantine_task(ws: Workspace, got: intake.Intake, result: Any) -> dict[str, str]:
+def quarantine_task(ws: Workspace, got: intake.Intake, result: ContractResult) -> dict[str, str]:
 
     raw, report_json, report_html = intake.quarantine(
         ws, got, report=result.to_dict(), html=render_html(result, batch_id=got.batch_id)
@@ -91,7 +93,7 @@ def drift_task(
     categorical: list[str],
     report_path: Path | None,
     settings: dict[str, Any],
-) -> Any:
+) -> DriftResult:
 
     pred = (
         "__prediction_score"
@@ -171,9 +173,9 @@ def monitoring_task(
 
 
 @task(name="estimate-performance", cache_policy=NO_CACHE)
-def estimate_task(ws: Workspace, scored: Scored, *, run_id: str, facts: ProjectFacts) -> Any:
-    """The serving model's label-free estimate of the project metric on this batch (a
-    `monitoring.estimate.Estimate`; without a value for regression or a model with no calibration)."""
+def estimate_task(ws: Workspace, scored: Scored, *, run_id: str, facts: ProjectFacts) -> Estimate:
+    """The serving model's label-free estimate of the project metric on this batch (without a
+    value for regression or a model with no calibration)."""
 
     raw = ws.registry.read_json_artifact(run_id, CALIBRATION_ARTIFACT) if facts.task != "regression" else None
     try:

@@ -92,7 +92,7 @@ def quarantine(
     return raw, report_json, report_html
 
 
-def read_failure(*, source: str, message: str, suite_name: str) -> Any:
+def read_failure(*, source: str, message: str, suite_name: str) -> ContractResult:
     """A contract result for a file that could not be read at all: one blocking failure."""
 
     failure = ContractFailure(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -59,7 +60,7 @@ class ProjectFacts:
         return [advice for _, advice in self.index_like]
 
 
-def facts_path(ws: Workspace) -> Any:
+def facts_path(ws: Workspace) -> Path:
     return ws.root / "reference" / "facts.json"
 
 

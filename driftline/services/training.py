@@ -14,7 +14,7 @@ from driftline.services.datasets import labeled_frame
 from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
 from driftline.store.state import BatchRow
-from models.window import BatchRef, select_window
+from models.window import BatchRef, WindowSelection, select_window
 
 PREDICTION_SCORE = "__prediction_score"
 
@@ -29,8 +29,8 @@ class WindowData:
     holdout_batches: tuple[BatchRow, ...]
 
 
-def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = False) -> Any:
-    """The window over the accepted, labeled batches (a `models.window.WindowSelection`);
+def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = False) -> WindowSelection:
+    """The window over the accepted, labeled batches;
     `expanding` overrides the config's (the adaptive window's long candidate), `any_rows` drops
     the row minimums (what the trivial baseline is fitted on when a model cannot be yet)."""
 

@@ -52,7 +52,12 @@ def _aware(table: str, column: str, value: Any) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _rewrite(table: str, columns: Iterable[str], typed: Callable[[str], Any], convert: Callable) -> None:
+def _rewrite(
+    table: str,
+    columns: Iterable[str],
+    typed: Callable[[str], Any],
+    convert: Callable[[str, str, Any], Any],
+) -> None:
     """Rewrite each distinct stored value of these columns through `convert`, bound by `typed`."""
     bind = op.get_bind()
     for column in columns:
@@ -69,8 +74,8 @@ def _rewrite(table: str, columns: Iterable[str], typed: Callable[[str], Any], co
             )
 
 
-def _rebuild_sqlite(table: str, columns: list[sa.Column]) -> None:
-    with op.batch_alter_table(table, recreate="always", reflect_args=columns):
+def _rebuild_sqlite(table: str, columns: list[sa.Column[Any]]) -> None:
+    with op.batch_alter_table(table, recreate="always", reflect_args=tuple(columns)):
         pass
 
 
