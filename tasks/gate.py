@@ -16,7 +16,7 @@ from driftline.services.workspace import Workspace
 from models.gate import GateRules, evaluate_gate
 from models.metrics import baseline_predictions, compute_metrics
 from models.spec import label_text
-from models.train import predict
+from models.train import Predictions, TrainedModel, predict
 from monitoring.estimate import fit_calibration
 
 
@@ -27,8 +27,8 @@ def gate_rules(
     slices: tuple[str, ...] = (),
     sensitive: tuple[str, ...] = (),
     fairness: FairnessConfig | None = None,
-) -> Any:
-    """The gate's rules (a `models.gate.GateRules`) from the `gate:` (and `fairness:`) sections."""
+) -> GateRules:
+    """The gate's rules from the `gate:` (and `fairness:`) sections."""
 
     f = fairness or FairnessConfig()
     return GateRules(
@@ -52,7 +52,7 @@ def gate_rules(
 
 def _rules(
     ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...], sensitive: tuple[str, ...] = ()
-) -> Any:
+) -> GateRules:
     cfg = ws.config
     return gate_rules(
         cfg.gate, metric=facts.metric, slices=slices, sensitive=sensitive, fairness=cfg.fairness
@@ -60,7 +60,9 @@ def _rules(
 
 
 @task(name="holdout-metrics", cache_policy=NO_CACHE)
-def holdout_task(model: Any, holdout: pd.DataFrame, *, target: str) -> tuple[Any, dict[str, float | None]]:
+def holdout_task(
+    model: TrainedModel, holdout: pd.DataFrame, *, target: str
+) -> tuple[Predictions, dict[str, float | None]]:
     """The candidate's predictions and metrics on the held-out batches."""
 
     preds = predict(model, holdout)

@@ -18,7 +18,7 @@ from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
 from models.explain import ExplainError, global_importance, save_plots, top_features
 from models.spec import FeatureSpec
-from models.train import fit_model, predict, prepare_features, skops_trusted_types
+from models.train import TrainedModel, fit_model, predict, prepare_features, skops_trusted_types
 
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "pandas<3", "numpy<2.5", "skops==0.16.0"]
 
@@ -41,7 +41,9 @@ def long_window_task(
 
 
 @task(name="fit-candidate", cache_policy=NO_CACHE)
-def fit_task(ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None) -> Any:
+def fit_task(
+    ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None = None
+) -> TrainedModel:
 
     m = ws.config.model
     model = fit_model(
