@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from data_contracts.review import streaks
@@ -21,20 +22,20 @@ from driftline.core.stage_clock import StageClock
 from driftline.services import alerts, batch_alerts, review
 from driftline.services.intake import read_failure, this_worker, time_range
 from driftline.services.monitoring_metrics import batch_metrics
-from driftline.services.project import load_facts
+from driftline.services.project import ProjectFacts, load_facts
 from driftline.services.promotion import load_model
 from driftline.services.signals import policy_inputs
 from driftline.services.workspace import Workspace
 from driftline.store.state import DONE, DuplicateBatchError
 from flows.artifacts import publish_batch, publish_gate_decision
 from flows.retrain import run_retrain, run_shadow_gate
-from mlflow_server.registry import ModelIntegrityError
+from mlflow_server.registry import ModelIntegrityError, VersionInfo
 from models.spec import FeatureSpec
 from monitoring.attribution import AttributionSettings, batch_attribution
 from monitoring.drift_frames import sampled_with_scores
 from monitoring.estimate import side_by_side
 from monitoring.fairness import batch_fairness
-from monitoring.policy import decide_retrain
+from monitoring.policy import RetrainDecision, decide_retrain
 from tasks import batch as t
 
 if TYPE_CHECKING:
@@ -57,10 +58,13 @@ def batch_cycle(
         allow_retrain: let the retrain policy start a retrain after this batch.
     """
     ws = Workspace(load_config(Path(config_path)))
-    return run_batch(ws, path, allow_retrain=allow_retrain)
+    # A quarantined batch returns a Completed "Quarantined" state: the caller gets its result dict.
+    return cast(dict[str, Any], run_batch(ws, path, allow_retrain=allow_retrain))
 
 
-def run_batch(ws: Workspace, path: str, *, allow_retrain: bool = True, publish: bool = True) -> Any:
+def run_batch(
+    ws: Workspace, path: str, *, allow_retrain: bool = True, publish: bool = True
+) -> dict[str, Any] | State:
     """The cycle's steps, shared by the flow and by replay's in-process loop (which publishes a
     progress artifact instead of one summary per batch: `publish` False). Returns the result
     dict, or a Completed state named "Quarantined" that carries it."""
@@ -170,7 +174,7 @@ def _record(c: _Cycle) -> bool:
     return True
 
 
-def _quarantine(c: _Cycle, *, publish: bool) -> Any:
+def _quarantine(c: _Cycle, *, publish: bool) -> State:
     ws, got, contract = c.ws, c.got, c.contract
     paths = t.quarantine_task(ws, got, contract)
     ws.state.update_batch(got.batch_id, raw_path=paths["raw"])
@@ -470,7 +474,7 @@ def _initial_reference(ws: Workspace) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.is_file() else None
 
 
-def _decide(ws: Workspace, facts: Any, champion: Any) -> Any:
+def _decide(ws: Workspace, facts: ProjectFacts, champion: VersionInfo | None) -> RetrainDecision:
 
     p = ws.config.policy
     champion_metric = None
