@@ -132,7 +132,8 @@ def _rewrite_prefix(db: Path, old: Path, new: Path) -> int:
             columns = [
                 c[1]
                 for c in conn.execute(f'PRAGMA table_info("{table}")')
-                if not c[2] or any(t in c[2].upper() for t in ("CHAR", "TEXT", "CLOB"))
+                # JSON documents are text too (contract and drift results name report paths)
+                if not c[2] or any(t in c[2].upper() for t in ("CHAR", "TEXT", "CLOB", "JSON"))
             ]
             for column in columns:
                 for before, after in pairs:
