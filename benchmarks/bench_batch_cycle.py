@@ -269,8 +269,9 @@ class Timings:
 
 def instrument(timings: Timings) -> None:
     """Timing wrappers around the task functions and the un-tasked steps of run_batch."""
-    import data_contracts.suite_io
-    import flows.batch_cycle as cycle
+    import driftline.services.batch_cycle as cycle
+    import driftline.services.batch_steps as steps
+    import flows.batch_cycle as flow
     import monitoring.drift
     import monitoring.performance
     import tasks.batch as tb
@@ -288,8 +289,8 @@ def instrument(timings: Timings) -> None:
         (tb.monitoring_task, "monitoring"),
     ):
         timings.wrap(task, "fn", label)
-    timings.wrap(data_contracts.suite_io, "load_suite", "contract")  # imported inside run_batch
-    timings.wrap(cycle, "run_batch", "run_batch")
+    timings.wrap(cycle, "load_suite", "contract")
+    timings.wrap(flow, "run_batch", "run_batch")
     timings.wrap(cycle, "load_facts", "registry")
     timings.wrap(cycle, "_decide", "policy")
     timings.wrap(StateStore, "add_batch", "state")
@@ -298,12 +299,12 @@ def instrument(timings: Timings) -> None:
     timings.wrap(Registry, "load_reference", "registry")
     # Sub-stages (already counted inside their stage).
     timings.wrap(Registry, "load_model", "score.load_model")
-    timings.wrap(tb, "score_batch", "score.score_batch")
+    timings.wrap(steps, "score_batch", "score.score_batch")
     timings.wrap(StateStore, "log_predictions", "score.log_predictions")
     timings.wrap(monitoring.drift, "_run_evidently", "drift.evidently")
-    timings.wrap(tb, "labels_of", "labels.labels_of")
+    timings.wrap(steps, "labels_of", "labels.labels_of")
     timings.wrap(StateStore, "record_labels", "labels.record_labels")
-    timings.wrap(tb, "labeled_predictions", "performance.read_join")
+    timings.wrap(steps, "labeled_predictions", "performance.read_join")
     timings.wrap(monitoring.performance, "realized_metrics", "performance.metrics")
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.states import State
 
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
@@ -239,10 +238,8 @@ def _warmup(
 
 
 def _cycle(ws: Workspace, part: Path, *, allow_retrain: bool) -> dict[str, Any]:
-    """The real batch cycle; a quarantined batch comes back as a Completed state: unwrap it."""
-
-    result = run_batch(ws, str(part), allow_retrain=allow_retrain, publish=False)
-    return dict(result.result() if isinstance(result, State) else result)
+    """The real batch cycle, its outcome as the replay's record reads it."""
+    return run_batch(ws, str(part), allow_retrain=allow_retrain, publish=False).to_dict()
 
 
 def _champion(ws: Workspace) -> str | None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from driftline.core.config import DriftlineConfig
 from driftline.store.state import StateStore
 from driftline.store.store_link import link_stores
 from mlflow_server.registry import Registry
-
-if TYPE_CHECKING:
-    from mlflow_server.registry import Registry
 
 
 @dataclass
@@ -22,6 +18,7 @@ class Workspace:
 
     config: DriftlineConfig
     _state: StateStore | None = field(default=None, repr=False)
+    _registry: Registry | None = field(default=None, repr=False)  # given: a test's in-memory registry
 
     @cached_property
     def state(self) -> StateStore:
@@ -30,7 +27,8 @@ class Workspace:
 
     @cached_property
     def registry(self) -> Registry:
-
+        if self._registry is not None:
+            return self._registry
         registry = Registry(
             tracking_uri=self.config.tracking_uri,
             model_name=self.config.model_name,
