@@ -1,31 +1,24 @@
-"""The `retrain` flow: window → train → log → explain → register → gate → promote or reject."""
+"""The `retrain` flow: window → train → log → explain → register → gate → promote or reject.
+
+The retrain itself is `driftline.services.retrain`; the flow runs its steps as Prefect tasks and
+publishes the gate's decision as a Prefect artifact."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger, runtime
 
-from data_contracts.suite_io import load_suite
 from driftline.core.config import load_config
-from driftline.core.faults import checkpoint
-from driftline.core.names import CHALLENGER, CHAMPION, Tag
 from driftline.core.outcomes import RetrainOutcome
-from driftline.core.progress import report
-from driftline.services import alerts, training
-from driftline.services.project import ProjectFacts, load_facts
-from driftline.services.training import WindowData
+from driftline.services import retrain as service
+from driftline.services.project import ProjectFacts
+from driftline.services.retrain import RetrainSteps
 from driftline.services.workspace import Workspace
 from flows.artifacts import publish_gate_decision
-from mlflow_server.reachability import unreachable_server
-from mlflow_server.registry import RegistryError
-from models.pipeline import TRIVIAL
-from monitoring.estimate import CALIBRATION_ARTIFACT
+from tasks import gate as g
 from tasks import retrain as t
-from tasks.gate import calibration_task, gate_task, holdout_task, shadow_gate_task, train_scores_task
 
 
 @flow(name="retrain")
@@ -42,528 +35,39 @@ def retrain(reason: str = "manual", config_path: str = "driftline.yaml") -> dict
     return result
 
 
+def run_retrain(
+    ws: Workspace, *, reason: str, after_seq: int | None = None, force: bool = False
+) -> RetrainOutcome:
+    """The retrain on Prefect tasks (inside a flow run: the batch cycle's, replay's or its own)."""
+    return service.run_retrain(ws, prefect_steps(), reason=reason, after_seq=after_seq, force=force)
+
+
+def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> RetrainOutcome | None:
+    """The shadow gate's verdict on the challenger, on Prefect tasks."""
+    return service.run_shadow_gate(ws, prefect_steps(), facts)
+
+
 def _actor() -> str:
     name = runtime.flow_run.name
     return f"prefect flow run {name}" if name else "driftline"
 
 
-def run_retrain(
-    ws: Workspace, *, reason: str, after_seq: int | None = None, force: bool = False
-) -> RetrainOutcome:
-    """The retrain's steps, used by the flow and by the batch cycle's policy; `force` promotes the
-    candidate whatever the gate says (the replay baselines `always` and `expanding`)."""
-    facts = load_facts(ws)
-    after_seq = after_seq if after_seq is not None else ws.state.newest_seq()
-    selection, data = t.window_task(ws, facts)
-    if data is None:
-        return _without_enough_data(ws, facts, reason=reason, why=selection.reason)
-    if force and ws.config.gate.refit_on_promotion:
-        return _forced_refit(ws, data, facts, after_seq=after_seq, reason=reason)
-    report(f"training a candidate on {len(data.train):,} rows")
-    model, data, choice = _adaptive_window(ws, facts, t.fit_task(ws, data.train, facts), data)
-    registry = ws.registry
-    run_id = registry.start_run(name="retrain", tags={Tag.KIND: "retrain", Tag.TRIGGER: reason})
-    try:
-        candidate = _register_candidate(ws, facts, model, data, choice, run_id=run_id, reason=reason)
-        if ws.config.gate.mode == "shadow" and registry.version_by_alias(CHAMPION) is not None:
-            top = _explain_candidate(ws, model, data, candidate)
-            return _awaiting_shadow(ws, candidate, top, after_seq=after_seq, reason=reason)
-        outcome = _gate_and_promote(ws, facts, model, data, candidate, reason=reason, force=force)
-        registry.end_run(run_id)
-    except Exception as err:
-        replacement = _failed(ws, err, run_id=run_id, after_seq=after_seq, reason=reason)
-        if replacement is not None:
-            raise replacement from err
-        raise
-    return _recorded(ws, outcome, candidate, after_seq=after_seq, reason=reason)
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """A registered candidate: its version and run, its holdout predictions and metrics and its
-    calibration (classifiers). Its SHAP summary comes after the gate (see `_explain_candidate`)."""
-
-    version: str
-    run_id: str
-    holdout_preds: Any
-    holdout: dict[str, Any]
-    calibration: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What the gate decided: the version that serves if promoted (the refit, by default), the
-    version the gate judged, the decision, whether it was promoted, and the top SHAP features."""
-
-    version: str
-    gated: str
-    decision: dict[str, Any]
-    promoted: bool
-    top: list[str]
-
-
-def _without_enough_data(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> RetrainOutcome:
-    get_run_logger().warning("not enough data to retrain: %s", why)
-    served = _trivial_for_now(ws, facts, reason=reason, why=why)
-    return served if served is not None else RetrainOutcome(status="not_enough_data", reason=why)
-
-
-def _register_candidate(
-    ws: Workspace,
-    facts: ProjectFacts,
-    model: Any,
-    data: WindowData,
-    choice: dict[str, Any],
-    *,
-    run_id: str,
-    reason: str,
-) -> _Candidate:
-    """Log the candidate's run (parameters, lineage, holdout metrics, calibration) and register it
-    with its drift reference and lineage tags."""
-    cfg, registry = ws.config, ws.registry
-    registry.log_metrics(run_id, choice["metrics"])
-    lineage = training.lineage(data, suite=load_suite(cfg.suite_path))
-    registry.log_params(
-        run_id,
-        {
-            "estimator": cfg.model.estimator,
-            "task": facts.task,
-            "seed": cfg.model.seed,
-            **cfg.model.params,
-            "train_rows": len(data.train),
-            "holdout_rows": len(data.holdout),
-        },
-    )
-    registry.log_json(run_id, lineage, name="lineage.json")
-    holdout_preds, holdout = holdout_task(model, data.holdout, target=cfg.data.target)
-    registry.log_metrics(run_id, {f"holdout_{k}": v for k, v in holdout.items()})
-    calibration = calibration_task(model, holdout_preds, data.holdout, target=cfg.data.target)
-    if calibration is not None:
-        registry.log_json(run_id, calibration, name=CALIBRATION_ARTIFACT)
-    reference = training.reference_sample(
-        data.train,
-        train_scores_task(model, data.train),
-        columns=facts.features,
-        rows=cfg.drift.reference_rows,
-        seed=cfg.drift.seed,
-    )
-    tags: dict[str, Any] = {
-        Tag.TRIGGER: reason,
-        Tag.TASK: facts.task,
-        Tag.METRIC: facts.metric,
-        Tag.HOLDOUT_METRIC: holdout.get(facts.metric),
-        Tag.WINDOW: ",".join(b.batch_id for b in data.train_batches),
-        Tag.HOLDOUT: ",".join(b.batch_id for b in data.holdout_batches),
-        Tag.CONTRACT_HASH: lineage["contract_suite_hash"],
-        Tag.CONTRACT_VERSION: lineage["contract_suite_version"],
-        Tag.WINDOW_CHOICE: choice["summary"],
-    }
-    version = t.register_task(ws, model, run_id=run_id, reference=reference, example=data.train, tags=tags)
-    checkpoint("retrain-registered")
-    return _Candidate(version, run_id, holdout_preds, holdout, calibration)
-
-
-def _explain_candidate(ws: Workspace, model: Any, data: WindowData, candidate: _Candidate) -> list[str]:
-    """The gated candidate's SHAP summary, logged with its run; its top features as a tag."""
-    report("SHAP summary")
-    top = t.explain_task(ws, model, data.train, candidate.run_id)
-    ws.registry.set_version_tags(candidate.version, {Tag.TOP_FEATURES: ",".join(top)})
-    return top
-
-
-def _borrow_explanation(ws: Workspace, candidate: _Candidate, *, refit: str, top: list[str]) -> None:
-    """SHAP once per retrain: a gated candidate whose refit serves points to the refit's summary
-    (the same recipe on its window plus the holdout) instead of computing its own (~2 s)."""
-    note = f"not computed for this gated twin: see v{refit}, its refit, which serves"
-    ws.registry.set_run_tags(candidate.run_id, {Tag.SHAP: note})
-    ws.registry.set_version_tags(candidate.version, {Tag.TOP_FEATURES: ",".join(top), Tag.SHAP: note})
-
-
-def _awaiting_shadow(
-    ws: Workspace, candidate: _Candidate, top: list[str], *, after_seq: int, reason: str
-) -> RetrainOutcome:
-    """Shadow mode: the candidate becomes the challenger and waits for labels of live batches."""
-    ws.registry.log_json(
-        candidate.run_id,
-        {"pending": "shadow", "reasons": ["awaiting shadow labels"]},
-        name="gate/decision.json",
-    )
-    ws.registry.end_run(candidate.run_id)
-    ws.state.record_retrain(after_seq=after_seq, version=candidate.version, promoted=False, trigger=reason)
-    return RetrainOutcome(
-        status="shadow",
-        reason=reason,
-        version=candidate.version,
-        run_id=candidate.run_id,
-        top_features=tuple(top),
-    )
-
-
-def _gate_and_promote(
-    ws: Workspace,
-    facts: ProjectFacts,
-    model: Any,
-    data: WindowData,
-    candidate: _Candidate,
-    *,
-    reason: str,
-    force: bool,
-) -> _Outcome:
-    """The holdout gate against the champion; on promotion, the refit on the whole window serves;
-    with no model good enough yet, the trivial baseline may serve; the contract follows."""
-    cfg, registry = ws.config, ws.registry
-    report(f"gate: champion and challenger on {len(data.holdout):,} unseen rows")
-    _, champion_preds = t.champion_predictions_task(ws, data.holdout, facts)
-    decision = gate_task(ws, model, data, facts, candidate.holdout_preds, champion_preds)
-    if force and not decision["promote"]:
-        decision = _forced(decision, reason=reason)
-    registry.log_json(candidate.run_id, decision, name="gate/decision.json")
-    registry.set_version_tags(
-        candidate.version,
-        {Tag.GATE: decision["verdict"], Tag.GATE_SUMMARY: decision["summary"]},
-    )
-    gated = version = candidate.version
-    if decision["promote"] and cfg.gate.refit_on_promotion:
-        version, top = _refit(ws, data, facts, gated=gated, reason=reason, decision=decision)
-        _borrow_explanation(ws, candidate, refit=version, top=top)
-        if (
-            candidate.calibration is not None
-        ):  # the refit has no holdout of its own: it borrows the gated one's
-            note = f"{candidate.calibration['note']}; fitted for v{gated}, of which this is the refit"
-            registry.log_json(
-                registry.get_version(version).run_id,
-                {**candidate.calibration, "note": note},
-                name=CALIBRATION_ARTIFACT,
-            )
-    else:
-        top = _explain_candidate(ws, model, data, candidate)
-    checkpoint("retrain-gated")
-    promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-    if not promoted and cfg.gate.trivial_until_first_model and registry.version_by_alias(CHAMPION) is None:
-        version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=decision)
-        promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-    if promoted:
-        t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
-    return _Outcome(version, gated, decision, promoted, top)
-
-
-def _failed(ws: Workspace, err: Exception, *, run_id: str, after_seq: int, reason: str) -> Exception | None:
-    """A failed retrain: its run ends FAILED and an alert names the cause; returns the error to
-    raise instead (an unreachable tracking server, in one line), or None to re-raise `err`."""
-    _end_failed(ws.registry, run_id)
-    down = unreachable_server(err, ws.config.tracking_uri)
-    message = f"retrain ({reason}) failed: {down or f'{type(err).__name__}: {err}'}".splitlines()[0]
-    alerts.emit(
-        ws,
-        alerts.Alert(
-            kind=alerts.RETRAIN_FAILED,
-            subject="retrain",
-            message=message,
-            details={"run_id": run_id, "after_seq": after_seq},
-        ),
-    )
-    if down:  # one line that names the server, not urllib3's retry report
-        return RegistryError(f"{message}; run the retrain again once it answers")
-    return None
-
-
-def _recorded(
-    ws: Workspace, outcome: _Outcome, candidate: _Candidate, *, after_seq: int, reason: str
-) -> RetrainOutcome:
-    """The retrain in the state store, its gate alert, and its result."""
-    version, decision, promoted = outcome.version, outcome.decision, outcome.promoted
-    ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
-    alerts.emit(
-        ws,
-        alerts.Alert(
-            kind=alerts.GATE_PROMOTE if promoted else alerts.GATE_REJECT,
-            subject=f"v{version}",
-            message=f"v{version} {'promoted' if promoted else 'rejected'} ({reason}): "
-            f"{decision.get('summary', '')}",
-            details={
-                "version": version,
-                "gated_version": outcome.gated,
-                "reasons": decision.get("reasons", []),
-            },
-        ),
-    )
-    return RetrainOutcome(
-        status="done",
-        reason=reason,
-        version=version,
-        gated_version=outcome.gated,
-        promoted=promoted,
-        gate=decision,
-        run_id=candidate.run_id,
-        top_features=tuple(outcome.top),
-    )
-
-
-def _adaptive_window(
-    ws: Workspace, facts: ProjectFacts, model: Any, data: WindowData
-) -> tuple[Any, Any, dict[str, Any]]:
-    """`window.adaptive`: fit the same recipe on the long window too and keep the model (and its
-    window) that scores better on the shared holdout; the gate then judges the one kept."""
-    long = t.long_window_task(ws, facts, data)
-    if long is None:
-        return model, data, {"summary": "recent window", "metrics": {}}
-    target, metric = ws.config.data.target, facts.metric
-    long_model = t.fit_task(ws, long.train, facts)
-    short_score = holdout_task(model, data.holdout, target=target)[1].get(metric)
-    long_score = holdout_task(long_model, long.holdout, target=target)[1].get(metric)
-    metrics = {f"window_recent_{metric}": short_score, f"window_long_{metric}": long_score}
-    metrics = {k: v for k, v in metrics.items() if v is not None and v == v}
-    better_long = (
-        short_score is not None
-        and long_score is not None
-        and (long_score > short_score if facts.higher_is_better else long_score < short_score)
-    )
-    chosen = "long window" if better_long else "recent window"
-    summary = (
-        f"{chosen}: {metric} {_num(long_score)} on {len(long.train):,} rows (every batch so far) vs "
-        f"{_num(short_score)} on {len(data.train):,} rows (the last batches), same holdout"
-    )
-    get_run_logger().info("adaptive window: %s", summary)
-    if better_long:
-        return long_model, long, {"summary": summary, "metrics": metrics}
-    return model, data, {"summary": summary, "metrics": metrics}
-
-
-def _forced_refit(
-    ws: Workspace, data: WindowData, facts: ProjectFacts, *, after_seq: int, reason: str
-) -> RetrainOutcome:
-    """`force` with refit on promotion (the replay baselines `always` and `expanding`): whatever
-    a gate said, the refit on the whole window would serve, so train and register only that
-    (one fit and one registration instead of two, and no gate)."""
-    summary = f"FORCED by {reason}: the refit on the whole window serves, without a gate"
-    decision = {
-        "promote": True,
-        "verdict": "promote",
-        "forced": True,
-        "case": "forced",
-        "metric": facts.metric,
-        "n": 0,
-        "rules": [],
-        "summary": summary,
-        "reasons": [summary],
-    }
-    report(f"training on the whole window, {len(data.train) + len(data.holdout):,} rows (forced)")
-    tags: dict[str, str] = {Tag.TRIGGER: reason, Tag.TASK: facts.task, Tag.METRIC: facts.metric}
-    version, top = _register_on_whole_window(
-        ws, data, facts, reason=reason, decision=decision, tags=tags, run_name="retrain-forced"
-    )
-    promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-    t.refresh_contract_task(ws, pd.concat([data.train, data.holdout], ignore_index=True), version)
-    ws.state.record_retrain(after_seq=after_seq, version=version, promoted=promoted, trigger=reason)
-    return RetrainOutcome(
-        status="done",
-        reason=reason,
-        version=version,
-        promoted=promoted,
-        gate=decision,
-        run_id=ws.registry.get_version(version).run_id,
-        top_features=tuple(top),
-    )
-
-
-def _forced(decision: dict[str, Any], *, reason: str) -> dict[str, Any]:
-    summary = f"FORCED by {reason}, whatever the gate says; the gate: {decision['summary']}"
-    return {
-        **decision,
-        "promote": True,
-        "verdict": "promote",
-        "forced": True,
-        "summary": summary,
-        "reasons": [summary],
-    }
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
-
-
-LINEAGE_NOTES = (Tag.REFIT_OF, Tag.TRIVIAL)  # tags that also belong in lineage.json
-
-
-def _register_on_whole_window(
-    ws: Workspace,
-    data: WindowData,
-    facts: ProjectFacts,
-    *,
-    reason: str,
-    decision: dict[str, Any],
-    tags: dict[str, str],
-    run_name: str,
-    estimator: str | None = None,
-) -> tuple[str, list[str]]:
-    """Fit on the whole window (holdout included), log lineage, SHAP (not for the trivial
-    baseline) and the reference, and register the result with `tags`; returns its version and
-    its top SHAP features."""
-
-    cfg, registry = ws.config, ws.registry
-    whole = training.whole_window(data)
-    run_id = registry.start_run(name=run_name, tags={Tag.KIND: "retrain", Tag.TRIGGER: reason})
-    try:
-        model = t.fit_task(ws, whole.train, facts, estimator=estimator)
-        lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
-        notes = {k.removeprefix("driftline."): v for k, v in tags.items() if k in LINEAGE_NOTES}
-        registry.log_json(run_id, {**lineage, **notes}, name="lineage.json")
-        registry.log_json(run_id, decision, name="gate/decision.json")
-        top = [] if estimator == TRIVIAL else t.explain_task(ws, model, whole.train, run_id)
-        reference = training.reference_sample(
-            whole.train,
-            train_scores_task(model, whole.train),
-            columns=facts.features,
-            rows=cfg.drift.reference_rows,
-            seed=cfg.drift.seed,
-        )
-        tags = {
-            **tags,
-            Tag.WINDOW: ",".join(b.batch_id for b in whole.train_batches),
-            Tag.HOLDOUT: "",
-            Tag.CONTRACT_HASH: lineage["contract_suite_hash"],
-            Tag.CONTRACT_VERSION: lineage["contract_suite_version"],
-            Tag.TOP_FEATURES: ",".join(top),
-            Tag.GATE: decision["verdict"],
-            Tag.GATE_SUMMARY: decision["summary"],
-        }
-        version = t.register_task(
-            ws, model, run_id=run_id, reference=reference, example=whole.train, tags=tags
-        )
-        registry.end_run(run_id)
-    except Exception:
-        _end_failed(registry, run_id)
-        raise
-    return str(version), top
-
-
-def _end_failed(registry: Any, run_id: str) -> None:
-    """Mark the run failed, if the tracking store still answers: the error that stopped the
-    retrain is the one to raise and alert, not a second one from the same dead server."""
-    try:
-        registry.end_run(run_id, failed=True)
-    except Exception as err:  # the run stays RUNNING in MLflow; the retrain's error wins
-        get_run_logger().warning("run %s not marked failed: %s", run_id, str(err).splitlines()[0])
-
-
-def _refit(
-    ws: Workspace, data: WindowData, facts: ProjectFacts, *, gated: str, reason: str, decision: dict[str, Any]
-) -> tuple[str, list[str]]:
-    """The gate passed: train the same recipe on the whole window, holdout included, and register
-    that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from;
-    returns its version and top SHAP features."""
-    registry = ws.registry
-    own = (Tag.RUN_ID, Tag.MODEL_SHA256)  # each version's own, set at registration
-    gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k not in own}
-    summary = f"{decision['summary']} (gated as v{gated}; refit on the window)"
-    version, top = _register_on_whole_window(
-        ws,
-        data,
-        facts,
-        reason=reason,
-        decision={**decision, "summary": summary},
-        tags={**gated_tags, Tag.REFIT_OF: gated},
-        run_name="retrain-refit",
-    )
-    registry.set_version_tags(gated, {Tag.REFIT_TO: version})
-    get_run_logger().info("v%s passed the gate; serving v%s, refit on the whole window", gated, version)
-    return version, top
-
-
-def trivial_decision(rejected: dict[str, Any], *, task: str) -> dict[str, Any]:
-    """The decision that makes the trivial baseline serve after the first model was rejected."""
-    what = "the training mean" if task == "regression" else "the class priors"
-    summary = (
-        f"TRIVIAL BASELINE SERVES ({what}): no model beat it yet ({rejected['summary']}); batches are "
-        "scored and measured with it until a retrain beats it"
-    )
-    return {
-        **rejected,
-        "promote": True,
-        "verdict": "promote",
-        "case": "trivial_baseline",
-        "summary": summary,
-        "reasons": [summary],
-    }
-
-
-def _trivial_for_now(ws: Workspace, facts: ProjectFacts, *, reason: str, why: str) -> RetrainOutcome | None:
-    """Too few labeled rows for a model and no champion: the trivial baseline serves meanwhile
-    (`gate.trivial_until_first_model`), fitted on every labeled row there is. None when off, when a
-    champion exists, or when even that is impossible (no rows; one class only)."""
-    if not ws.config.gate.trivial_until_first_model or ws.registry.version_by_alias(CHAMPION) is not None:
-        return None
-
-    selection = training.select(ws, expanding=True, any_rows=True)
-    if not selection.ok:
-        return None
-    data = training.load_window(ws, selection, facts)
-    rejected = {
-        "promote": False,
-        "verdict": "reject",
-        "case": "no_champion",
-        "metric": facts.metric,
-        "n": 0,
-        "rules": [],
-        "summary": f"no model trained: {why}",
-    }
-    try:
-        version, decision = _serve_trivial(ws, data, facts, reason=reason, rejected=rejected)
-    except ValueError as err:  # e.g. a classification target with one class so far
-        get_run_logger().warning("the trivial baseline cannot serve yet either: %s", err)
-        return None
-    promoted = t.decide_task(ws, version, decision, trigger=reason, actor=_actor())
-    return RetrainOutcome(
-        status="trivial_baseline", reason=reason, version=version, promoted=promoted, gate=decision
-    )
-
-
-def _serve_trivial(
-    ws: Workspace, data: WindowData, facts: ProjectFacts, *, reason: str, rejected: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """No champion and the first model was rejected: register the trivial baseline to serve."""
-    decision = trivial_decision(rejected, task=facts.task)
-    version, _ = _register_on_whole_window(
-        ws,
-        data,
-        facts,
-        reason=reason,
-        decision=decision,
-        tags={
-            Tag.TRIGGER: reason,
-            Tag.TASK: facts.task,
-            Tag.METRIC: facts.metric,
-            Tag.TRIVIAL: "true",
-        },
-        run_name="trivial-baseline",
-        estimator=TRIVIAL,
-    )
-    get_run_logger().warning("%s: v%s", decision["summary"], version)
-    return version, decision
-
-
-def run_shadow_gate(ws: Workspace, facts: ProjectFacts) -> RetrainOutcome | None:
-    """In shadow mode: judge the challenger on labeled rows both models scored, once enough exist."""
-    registry = ws.registry
-    challenger = registry.version_by_alias(CHALLENGER)
-    champion = registry.version_by_alias(CHAMPION)
-    if challenger is None or champion is None:
-        return None
-    since = ws.state.last_retrain_seq() or 0
-    decision = shadow_gate_task(ws, champion.version, challenger.version, facts, since_seq=since)
-    if decision is None:
-        return None
-    registry.log_json(challenger.run_id, decision, name="gate/decision.json")
-    registry.set_version_tags(
-        challenger.version,
-        {Tag.GATE: decision["verdict"], Tag.GATE_SUMMARY: decision["summary"]},
-    )
-    promoted = t.decide_task(ws, challenger.version, decision, trigger="shadow gate", actor=_actor())
-    return RetrainOutcome(
-        status="done",
-        reason=None,
-        version=challenger.version,
-        promoted=promoted,
-        gate=decision,
-        shadow_verdict=True,
+def prefect_steps() -> RetrainSteps:
+    """The retrain's ports as Prefect tasks (called inside a flow run: the logger is the run's)."""
+    return RetrainSteps(
+        log=get_run_logger(),
+        actor=_actor,
+        window=t.window_task,
+        long_window=t.long_window_task,
+        fit=t.fit_task,
+        explain=t.explain_task,
+        register=t.register_task,
+        champion_predictions=t.champion_predictions_task,
+        decide=t.decide_task,
+        refresh_contract=t.refresh_contract_task,
+        holdout=g.holdout_task,
+        train_scores=g.train_scores_task,
+        gate=g.gate_task,
+        shadow_gate=g.shadow_gate_task,
+        calibration=g.calibration_task,
     )

@@ -88,12 +88,12 @@ def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 
 def test_flows_declare_their_steps() -> None:
-    """A flow reads as its list of steps: no function in flows/ grows past 50 lines (the logic
-    lives in the services and tasks below)."""
+    """A flow reads as its list of steps: no function in flows/ grows past 40 lines (the logic
+    lives in the services below: the batch cycle and the retrain are `driftline.services`)."""
     long = {
         f"{path.name}:{node.name}": _body_lines(node)
         for path in sorted((REPO / "flows").glob("*.py"))
         for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _body_lines(node) > 50
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _body_lines(node) > 40
     }
     assert long == {}

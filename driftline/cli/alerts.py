@@ -85,7 +85,7 @@ def alerts_test(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = 
     from driftline.services.alerts import send_test
     from driftline.services.workspace import Workspace
 
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()
     logging.getLogger("driftline.services.alerts").setLevel(logging.ERROR)  # each route is reported below
     if not cfg.alerts.routes:

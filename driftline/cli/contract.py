@@ -32,7 +32,7 @@ def contract_init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing suite.")] = False,
 ) -> None:
     """Bootstrap the data contract (a GE suite JSON) from reference data."""
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)  # runs no flow
     from driftline.services.bootstrap import init_contract
 
     try:

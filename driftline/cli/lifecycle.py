@@ -92,7 +92,7 @@ def promote(
     from driftline.services import promotion
     from driftline.services.workspace import Workspace
 
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()
     try:
         entry = promotion.promote(
@@ -118,7 +118,7 @@ def rollback(
     from driftline.services import promotion
     from driftline.services.workspace import Workspace
 
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()
     try:
         entry = promotion.rollback(Workspace(cfg), actor=getpass.getuser(), reason=reason)

@@ -82,7 +82,7 @@ def review_export(
     from driftline.services.review import export_open
     from driftline.services.workspace import Workspace
 
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)  # runs no flow
     written = export_open(Workspace(cfg), file, limit=limit)
     if as_json:
         print_json({"file": str(file), "items": written})
@@ -112,7 +112,7 @@ def review_import(
     from driftline.services.review import import_answers
     from driftline.services.workspace import Workspace
 
-    cfg = open_project(config)
+    cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()
     try:
         done = import_answers(Workspace(cfg), file, reviewer=reviewer or _os_user())

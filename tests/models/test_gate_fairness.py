@@ -203,7 +203,7 @@ def test_bad_inputs_fail_loudly() -> None:
 
 
 def test_gate_rules_come_from_config() -> None:
-    from tasks.gate import gate_rules
+    from driftline.services.retrain_steps import gate_rules
 
     rules = gate_rules(
         GateConfig(fairness_margin=0.1),
