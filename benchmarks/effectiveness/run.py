@@ -98,11 +98,11 @@ def shuffled_challenger(stream: Any, frame: Any) -> dict[str, Any]:
 
     from driftline.core.config import GateConfig
     from driftline.services.replay import split_batches
+    from driftline.services.retrain_steps import gate_rules
     from models.gate import evaluate_gate
     from models.metrics import baseline_predictions
     from models.spec import index_like_columns, infer_features, primary_metric
     from models.train import fit_model, predict
-    from driftline.services.retrain_steps import gate_rules
 
     batches = split_batches(frame, time_column=stream.time_column, freq=stream.freq, rows=stream.rows)
     # The warmup and the next batches, reaching further on small batches: enough rows to judge.
