@@ -24,6 +24,8 @@ from driftline.cli.common import (
     quiet_libraries,
 )
 from driftline.core.config import CONFIG_FILE
+from driftline.services.alerts import KINDS, send_test
+from driftline.services.workspace import Workspace
 
 alerts_group = typer.Typer(
     help="Alerts raised (list) and their delivery routes (test).", invoke_without_command=True
@@ -43,8 +45,6 @@ def alerts_list(
     """List recent alerts, newest first: severity, kind, subject, delivery status and errors."""
     if ctx.invoked_subcommand is not None:
         return
-    from driftline.services.alerts import KINDS
-    from driftline.services.workspace import Workspace
 
     if kind is not None and kind not in KINDS:
         raise fail(f"--kind {kind!r} is not an alert kind; known: {', '.join(KINDS)}", EXIT_USAGE)
@@ -82,8 +82,6 @@ def alerts_test(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = 
 
     Exit status: 0 every route delivered, 1 any failed, 2 no routes configured.
     """
-    from driftline.services.alerts import send_test
-    from driftline.services.workspace import Workspace
 
     cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()

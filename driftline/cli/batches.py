@@ -21,7 +21,12 @@ from driftline.cli.common import (
     print_json,
     quiet_libraries,
 )
+from driftline.cli.render import render_batch
+from driftline.core import progress
+from driftline.core.batch_io import BatchReadError, RawCopyError
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config
+from driftline.services.intake import worker_alive
+from driftline.store.state import StateStore
 
 
 def ingest(
@@ -50,8 +55,6 @@ def recover(
     """Finish the batches a crash or an error left unfinished (redone from their kept raw copy)."""
     cfg = open_project(config)
     quiet_libraries()
-    from driftline.services.intake import worker_alive
-    from driftline.store.state import StateStore
 
     stuck = [b for b in StateStore(cfg.database_url).unfinished_batches() if not worker_alive(b.worker)]
     if not stuck:
@@ -66,9 +69,7 @@ def recover(
 def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool) -> int:
     """Each file through the batch-cycle flow, in order; returns the exit code. A failure stops the
     run with one line, after the results so far are printed (as JSON with `--json`)."""
-    from driftline.core import progress
-    from driftline.core.batch_io import RawCopyError
-    from flows.batch_cycle import batch_cycle
+    from flows.batch_cycle import batch_cycle  # Prefect: after the project env is set
 
     code = EXIT_OK
     results: list[dict[str, Any]] = []
@@ -90,8 +91,6 @@ def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool)
         if result["status"] == "quarantined":
             code = EXIT_QUARANTINED
         if not as_json:
-            from driftline.cli.render import render_batch
-
             render_batch(out, result)
     _print_results(results, as_json)
     return code
@@ -132,8 +131,7 @@ def labels(
         raise fail(f"{file}: {'is a directory' if file.is_dir() else 'file not found'}", EXIT_USAGE)
     open_project(config)
     quiet_libraries()
-    from driftline.core.batch_io import BatchReadError
-    from flows.labels import deliver_labels
+    from flows.labels import deliver_labels  # Prefect: after the project env is set
 
     try:
         result = deliver_labels(path=str(file.resolve()), config_path=str(config.resolve()))

@@ -18,7 +18,9 @@ from driftline.core.config import (
     DriftlineConfig,
     load_config,
 )
-from driftline.ops import local_api
+from driftline.core.env import apply_process_env
+from driftline.core.processes import reap_orphan_prefect_servers
+from driftline.ops import local_api, servers
 from driftline.store.relocate import relocate_project, sqlite_file
 
 out = Console()
@@ -45,7 +47,6 @@ def open_project(
     (`read_only`: only load it; nothing is created or started. `creates=False`: the environment
     is set, but no folder is made and no API started. `connect_api`: unless `up` runs, flows go
     to the project's shared local Prefect API, started if none answers: see driftline.ops.local_api)."""
-    from driftline.core.env import apply_process_env
 
     try:
         cfg = load_config(config_path)
@@ -59,7 +60,6 @@ def open_project(
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     if creates:
         cfg.prefect_home.mkdir(parents=True, exist_ok=True)
-    from driftline.core.processes import reap_orphan_prefect_servers
 
     for pid in reap_orphan_prefect_servers(cfg.prefect_home):
         err.print(
@@ -103,8 +103,6 @@ def use_running_servers(cfg: DriftlineConfig, config_path: Path) -> DriftlineCon
     """While `driftline up` runs, send flow runs to its Prefect server and MLflow writes to its
     tracking server (the config is reloaded so the override is validated the same way)."""
     import os
-
-    from driftline.ops import servers
 
     urls = servers.active(cfg)
     if urls is None:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from data_contracts import review as rv
+from data_contracts.review import ReviewError
 from driftline.cli.common import (
     EXIT_QUARANTINED,
     EXIT_USAGE,
@@ -20,7 +22,11 @@ from driftline.cli.common import (
     print_json,
     quiet_libraries,
 )
+from driftline.cli.render import render_batch
 from driftline.core.config import CONFIG_FILE, ConfigError
+from driftline.services.bootstrap import init_contract
+from driftline.services.contract_ops import read_ledger, review, suite_version
+from driftline.services.workspace import Workspace
 
 contract_group = typer.Typer(help="Create and inspect the data contract.", no_args_is_help=True)
 
@@ -33,7 +39,6 @@ def contract_init(
 ) -> None:
     """Bootstrap the data contract (a GE suite JSON) from reference data."""
     cfg = open_project(config, connect_api=False)  # runs no flow
-    from driftline.services.bootstrap import init_contract
 
     try:
         made = init_contract(cfg, reference, force=force)
@@ -50,8 +55,6 @@ def contract_init(
 @contract_group.command("review")
 def contract_review(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
     """List the blocking rules that quarantined batches, with their evidence, and any streak."""
-    from driftline.services.contract_ops import review
-    from driftline.services.workspace import Workspace
 
     found = review(Workspace(open_for_reading(config, as_json=as_json)))
     if as_json:
@@ -79,8 +82,7 @@ def contract_accept(
 ) -> None:
     """Widen or demote the rules a quarantined batch broke, then ingest its kept raw copy again
     under the same batch id: nothing is lost. Who and why go to the contract ledger."""
-    from data_contracts.review import ReviewError
-    from flows.contract_review import accept_and_reingest
+    from flows.contract_review import accept_and_reingest  # Prefect: after the project env is set
 
     open_project(config)
     quiet_libraries()
@@ -98,7 +100,6 @@ def contract_accept(
             out.print(
                 f"  {change['rule']} on {change['column'] or 'table'}: {change['change']}", highlight=False
             )
-        from driftline.cli.render import render_batch
 
         render_batch(out, result)
     if result["status"] == "quarantined":
@@ -113,9 +114,6 @@ def contract_diff(
     as_json: JsonOption = False,
 ) -> None:
     """Show what changed in the contract between two versions, and the ledger entries between."""
-    from data_contracts import review as rv
-    from driftline.services.contract_ops import read_ledger, suite_version
-    from driftline.services.workspace import Workspace
 
     ws = Workspace(open_for_reading(config, as_json=as_json))
     try:

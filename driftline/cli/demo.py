@@ -11,6 +11,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from driftline.cli.common import EXIT_USAGE, fail, out, quiet_libraries
+from driftline.core.env import apply_process_env
+from driftline.jobs.demo import prepare_directory, run_demo
 from driftline.ops import local_api
 
 
@@ -29,8 +31,6 @@ def demo(
     ] = 0.3,
 ) -> None:
     """Run the whole loop on 2013 NYC flights: contract, drift, retrain, gate, promotion, SHAP."""
-    from driftline.core.env import apply_process_env
-    from driftline.jobs.demo import prepare_directory, run_demo
 
     try:
         folder = prepare_directory(directory)

@@ -19,7 +19,17 @@ from driftline.cli.common import (
     print_json,
     quiet_libraries,
 )
+from driftline.cli.render import render_models, render_retrain
+from driftline.core import progress
+from driftline.core.batch_io import BatchReadError
 from driftline.core.config import CONFIG_FILE, ConfigError, DriftlineConfig
+from driftline.jobs.project_init import init_project
+from driftline.services import promotion
+from driftline.services.explaining import explain_file
+from driftline.services.reporting import models_summary
+from driftline.services.workspace import Workspace
+from mlflow_server.registry import RegistryError
+from monitoring.attribution import compare_importance
 
 
 def init(
@@ -33,10 +43,8 @@ def init(
     parts: Annotated[int, typer.Option(help="Time-ordered batches DATA is split into.", min=2)] = 4,
 ) -> None:
     """Write driftline.yaml, bootstrap the contract from DATA and train the first champion."""
-    from driftline.jobs.project_init import init_project
 
     quiet_libraries()
-    from driftline.core import progress
 
     try:
         with progress.shown(err, title="init", enabled=True):
@@ -55,7 +63,6 @@ def init(
     for note in result["notes"]:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     out.print(f"wrote {result['config']} and contract {result['suite']}")
-    from driftline.cli.render import render_retrain
 
     render_retrain(out, result["retrain"])
 
@@ -68,15 +75,13 @@ def retrain(
     """Train a candidate on the recent window; the gate decides whether it becomes champion."""
     open_project(config)
     quiet_libraries()
-    from driftline.core import progress
-    from flows.retrain import retrain as retrain_flow
+    from flows.retrain import retrain as retrain_flow  # Prefect: after the project env is set
 
     with progress.shown(err, title="retrain", enabled=not as_json):
         result = retrain_flow(reason=reason, config_path=str(config.resolve()))
     if as_json:
         print_json(result)
         return
-    from driftline.cli.render import render_retrain
 
     render_retrain(out, result)
 
@@ -88,9 +93,6 @@ def promote(
 ) -> None:
     """Manually make VERSION the champion (recorded in the ledger as a manual override)."""
     import getpass
-
-    from driftline.services import promotion
-    from driftline.services.workspace import Workspace
 
     cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()
@@ -114,9 +116,6 @@ def rollback(
 ) -> None:
     """Move the champion back to the version it replaced (from the promotion ledger)."""
     import getpass
-
-    from driftline.services import promotion
-    from driftline.services.workspace import Workspace
 
     cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()
@@ -150,13 +149,11 @@ def models(
     if compare is not None:
         _compare(cfg, compare, top=top, as_json=as_json)
         return
-    from driftline.services.reporting import models_summary
 
     summary = models_summary(cfg)
     if as_json:
         print_json(summary)
         return
-    from driftline.cli.render import render_models
 
     render_models(out, summary)
 
@@ -166,9 +163,6 @@ SHAP_TABLE = "shap/importance.csv"  # what the retrain flow's explain task logs 
 
 def _compare(cfg: DriftlineConfig, versions: tuple[str, str], *, top: int | None, as_json: bool) -> None:
     """`models --compare A B`: A's importance is the reference, B's the current side."""
-    from driftline.services.workspace import Workspace
-    from mlflow_server.registry import RegistryError
-    from monitoring.attribution import compare_importance
 
     registry = Workspace(cfg).registry
     tables = []
@@ -229,8 +223,6 @@ def explain(
     """Per-row SHAP contributions: why did the model predict what it predicted?"""
     cfg = open_for_reading(config, as_json=as_json)
     quiet_libraries()
-    from driftline.core.batch_io import BatchReadError
-    from driftline.services.explaining import explain_file
 
     try:
         result = explain_file(cfg, rows, version=version, top_k=top)

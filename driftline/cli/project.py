@@ -15,7 +15,9 @@ from driftline.cli.common import (
     print_json,
     quiet_libraries,
 )
+from driftline.cli.render import render_status
 from driftline.core.config import CONFIG_FILE, dump_config, mask_credentials
+from driftline.services.reporting import status_summary
 
 config_group = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
 
@@ -24,13 +26,11 @@ def status(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False
     """Summarise batches, quarantine, champion and the latest drift (creates nothing)."""
     cfg = open_for_reading(config, as_json=as_json)
     quiet_libraries()
-    from driftline.services.reporting import status_summary
 
     summary = status_summary(cfg)
     if as_json:
         print_json(summary)
         return
-    from driftline.cli.render import render_status
 
     render_status(out, summary)
 

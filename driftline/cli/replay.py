@@ -13,9 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from driftline.cli.common import EXIT_USAGE, err, fail, out, quiet_libraries
+from driftline.core.batch_io import BatchReadError, read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config
+from driftline.core.env import apply_process_env, exit_on_sigterm
 from driftline.ops import local_api
 from driftline.services.replay import POLICIES, ReplayError, plan_replay
+from driftline.services.replay_plot import plot_compare
 
 TASKS = ("auto", "binary", "multiclass", "regression")
 
@@ -55,7 +58,7 @@ def _line(r: dict[str, Any]) -> str:
 
 
 def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[str, Any]:
-    from flows.replay import replay as replay_flow
+    from flows.replay import replay as replay_flow  # Prefect: after the project env is set
 
     with Progress(
         TextColumn(f"[bold]{policy:<9}"),
@@ -80,7 +83,6 @@ def _worker_home(root: str, workers: int) -> None:
     turned off), its own Prefect home (two temporary APIs on one SQLite file lock each other out).
     Its share of the cores for OpenMP (gradient boosting): N workers that each spin a thread per
     core would oversubscribe the machine. Set before any library that reads it is imported."""
-    from driftline.core.env import exit_on_sigterm
 
     exit_on_sigterm()
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
@@ -90,11 +92,10 @@ def _worker_home(root: str, workers: int) -> None:
 
 def replay_in_worker(kwargs: dict[str, Any]) -> dict[str, Any]:
     """One policy's replay in a worker process of `--compare` (spawned: a fresh interpreter)."""
-    from driftline.core.env import apply_process_env
 
     apply_process_env()
     quiet_libraries()
-    from flows.replay import replay as replay_flow
+    from flows.replay import replay as replay_flow  # Prefect: after the project env is set
 
     return cast(dict[str, Any], replay_flow(**kwargs))
 
@@ -210,7 +211,6 @@ def replay(
     project folder under --dir; the plot and JSON are logged to that project's MLflow.
     """
     quiet_libraries()
-    from driftline.core.batch_io import BatchReadError, read_table
 
     if task is not None and task not in TASKS:
         raise fail(f"--task {task!r}: use one of {', '.join(TASKS)}", EXIT_USAGE)
@@ -250,8 +250,6 @@ def replay(
         out.print(f"{p}: {_totals(summaries[p])}\n  plot {made['png']} · MLflow run {made['mlflow_run_id']}")
     result: dict[str, Any] = summaries[policy]
     if compare:
-        from driftline.services.replay_plot import plot_compare
-
         plot = plot_compare(summaries, root / "compare.png")
         result = {"policies": summaries, "compare": compare_rows(summaries), "plot": str(plot)}
         out.print(_compare_table(summaries))
@@ -263,7 +261,6 @@ def replay(
 
 def _prepare_root(directory: Path | None, policies: list[str]) -> Path:
     """The folder holding one fresh project per policy; Prefect's home goes there unless set."""
-    from driftline.core.env import apply_process_env
 
     root = (directory or Path(tempfile.mkdtemp(prefix="driftline-replay-"))).resolve()
     for p in policies:

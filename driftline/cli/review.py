@@ -22,7 +22,10 @@ from driftline.cli.common import (
     print_json,
     quiet_libraries,
 )
+from driftline.core.batch_io import BatchReadError
 from driftline.core.config import CONFIG_FILE, ConfigError
+from driftline.services.review import export_open, import_answers
+from driftline.services.workspace import Workspace
 
 review_group = typer.Typer(
     help="Label the predictions the model was least sure of: list, export to a CSV, import answers.",
@@ -37,7 +40,6 @@ def review_list(
     as_json: JsonOption = False,
 ) -> None:
     """List open review items: batch, row key, what the model predicted and how sure it was."""
-    from driftline.services.workspace import Workspace
 
     cfg = open_for_reading(config, as_json=as_json)
     state = Workspace(cfg).state
@@ -79,8 +81,6 @@ def review_export(
     as_json: JsonOption = False,
 ) -> None:
     """Write the open items with their features; fill in 'answer', then `driftline review import`."""
-    from driftline.services.review import export_open
-    from driftline.services.workspace import Workspace
 
     cfg = open_project(config, connect_api=False)  # runs no flow
     written = export_open(Workspace(cfg), file, limit=limit)
@@ -108,9 +108,6 @@ def review_import(
     """
     if not file.is_file():
         raise fail(f"{file}: {'is a directory' if file.is_dir() else 'file not found'}", EXIT_USAGE)
-    from driftline.core.batch_io import BatchReadError
-    from driftline.services.review import import_answers
-    from driftline.services.workspace import Workspace
 
     cfg = open_project(config, connect_api=False)  # runs no flow
     quiet_libraries()

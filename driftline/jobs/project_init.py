@@ -12,6 +12,7 @@ from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_c
 from driftline.core.env import apply_process_env
 from driftline.core.progress import report
 from driftline.ops import local_api
+from driftline.services.bootstrap import init_contract
 
 
 def init_project(
@@ -57,9 +58,8 @@ def init_project(
     local_api.connect(cfg.prefect_home)
 
     # Imported only now: Prefect (via the flows) must see the Prefect home and API set just above
-    from driftline.services.bootstrap import init_contract
-    from flows.batch_cycle import batch_cycle
-    from flows.retrain import retrain
+    from flows.batch_cycle import batch_cycle  # Prefect: after the project env is set
+    from flows.retrain import retrain  # Prefect: after the project env is set
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)
