@@ -77,7 +77,10 @@ def connect(prefect_home: Path) -> str | None:
 
 def running_api(prefect_home: Path) -> ManagedProcess | None:
     """The project's local API if it runs and answers, else None."""
-    proc = read_pidfile(prefect_home / STATE_FILE)
+    home = prefect_home.resolve()
+    if not _ours(home):
+        return None
+    proc = read_pidfile(home / STATE_FILE)
     if proc is None or not is_healthy(f"{proc.url}/api/health", timeout=2.0):
         return None
     return proc
@@ -86,10 +89,25 @@ def running_api(prefect_home: Path) -> ManagedProcess | None:
 def stop(prefect_home: Path) -> bool:
     """Stop the project's local API (``up``/``down``, tests); True if one was running."""
     home = prefect_home.resolve()
-    if not (home / STATE_FILE).exists():
+    if not (home / STATE_FILE).exists() or not _ours(home):
         return False
     with _locked(home):
         return stop_process(home / STATE_FILE, timeout=10.0)
+
+
+def _ours(home: Path) -> bool:
+    """False when the state file names the API of another project folder: the file came along when
+    this project was copied. It is removed, and that other project's API is left alone."""
+    state = home / STATE_FILE
+    try:
+        argv = json.loads(state.read_text()).get("argv") or []
+    except (OSError, ValueError, AttributeError):
+        return True  # missing or unreadable: read_pidfile decides
+    if str(home) in argv:
+        return True
+    logger.info("%s names the API of another folder (a copied project): forgetting it", state)
+    state.unlink(missing_ok=True)
+    return False
 
 
 @contextmanager

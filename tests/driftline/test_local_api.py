@@ -84,3 +84,26 @@ def test_turned_off_each_command_uses_a_temporary_server(tmp_path):
     used = run_client(home, **{ENABLED_ENV: "0"})
     assert used["url"] is None and used["env"] is None
     assert not (home / STATE_FILE).exists()
+
+
+def test_a_state_file_copied_from_another_project_is_not_its_api(tmp_path):
+    """A project folder copied with its `.driftline/prefect` (cp -r, a backup restored elsewhere)
+    brings the original's local-api.json: the copy must start its own API, never send its runs
+    to the original's, and `stop` in the copy must not kill the original's API."""
+    original = tmp_path / "original" / "prefect"
+    run_client(original, **{IDLE_ENV: "30"})
+    pid = server_pid(original)
+    copy = tmp_path / "copy" / "prefect"
+    copy.mkdir(parents=True)
+    (copy / STATE_FILE).write_text((original / STATE_FILE).read_text())
+    try:
+        assert running_api(copy) is None and not (copy / STATE_FILE).exists()
+        (copy / STATE_FILE).write_text((original / STATE_FILE).read_text())
+        assert stop(copy) is False and is_alive(pid)
+        used = run_client(copy, **{IDLE_ENV: "30"})
+        assert used["url"] != json.loads((original / STATE_FILE).read_text())["url"]
+        assert server_pid(copy) != pid
+    finally:
+        stop(copy)
+        stop(original)
+    assert not is_alive(pid)
