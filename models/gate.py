@@ -81,6 +81,59 @@ class GateDecision:
         return head + (f" -- {failed[0]}" if failed else "")
 
 
+@dataclass(frozen=True)
+class GateVerdict:
+    """What a retrain's gate step decided: promote or reject, with the summary and reasons shown.
+
+    Either the gate's own decision (``decision`` holds its numbers; ``source`` is ``"shadow"``
+    for the shadow gate), or a case of the retrain's own with no gate numbers: ``forced`` (the
+    replay baselines promote whatever the gate says), ``trivial_baseline`` (no model beat it
+    yet), ``no_champion`` (too little data to train). A dict only at the edge (``to_dict``): the
+    ledger, the run's ``gate/decision.json``, ``--json``.
+    """
+
+    promote: bool
+    case: str
+    metric: str
+    summary: str
+    reasons: tuple[str, ...] = ()
+    decision: GateDecision | None = None
+    forced: bool = False
+    source: str | None = None
+
+    @classmethod
+    def of(cls, decision: GateDecision, *, source: str | None = None) -> GateVerdict:
+        """The gate's decision as it stands."""
+        return cls(
+            decision.promote,
+            decision.case,
+            decision.metric,
+            decision.summary(),
+            tuple(decision.reasons),
+            decision,
+            source=source,
+        )
+
+    @property
+    def verdict(self) -> Literal["promote", "reject"]:
+        return "promote" if self.promote else "reject"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.decision.to_dict() if self.decision else {"metric": self.metric, "n": 0, "rules": []}
+        out |= {
+            "promote": self.promote,
+            "verdict": self.verdict,
+            "case": self.case,
+            "summary": self.summary,
+            "reasons": list(self.reasons),
+        }
+        if self.forced:
+            out["forced"] = True
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
 def _column_values(
     kind: str, names: tuple[str, ...], given: Mapping[str, Any], n: int
 ) -> dict[str, np.ndarray]:

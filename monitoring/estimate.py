@@ -201,7 +201,8 @@ def fit_calibration(
 
     Isotonic regression per class (one-vs-rest for multiclass), Platt scaling on the logit when the
     holdout has fewer than ``min_isotonic_rows`` rows; a class the holdout never (or always) holds
-    keeps its raw probability, and the note says so.
+    keeps its raw probability, and the note says so. Multiclass holdout rows whose label the model
+    never saw (a class new in the newest batches) count as a miss for every class it knows.
 
     Args:
         holdout_scores: binary: P(positive) per row, the positive class being ``classes[-1]``;
@@ -212,7 +213,7 @@ def fit_calibration(
 
     Raises:
         ValueError: regression, a shape that does not fit the classes, non-finite scores, or a
-            label outside ``classes`` (naming it).
+            binary label outside ``classes`` (naming it).
     """
     classes = tuple(str(c) for c in classes)
     p = _probabilities(holdout_scores, task=task, classes=classes)
@@ -220,7 +221,7 @@ def fit_calibration(
     if len(labels) != len(p):
         raise ValueError(f"{len(p)} holdout scores but {len(labels)} labels")
     unknown = sorted(set(labels) - set(classes))
-    if unknown:
+    if unknown and task == "binary":
         raise ValueError(f"holdout label(s) {unknown[:3]} not among the model's classes {classes}")
     method = "isotonic" if len(p) >= min_isotonic_rows else "sigmoid"
     targets = [classes[-1]] if task == "binary" else list(classes)
@@ -234,6 +235,9 @@ def fit_calibration(
             curves.append(Curve("identity"))
             raw.append(name)
     note = f"{method} on {len(p):,} holdout rows"
+    if unknown:
+        new = int(np.isin(labels, unknown).sum())
+        note += f"; {new:,} of them hold class(es) the model never saw ({', '.join(unknown[:3])}): misses"
     if raw:
         note += f"; class(es) {', '.join(raw)} never or always in the holdout: raw probabilities kept"
     return Calibration(task, classes, tuple(curves), len(p), note)

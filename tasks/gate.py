@@ -13,6 +13,7 @@ from driftline.services import retrain_steps as steps
 from driftline.services.project import ProjectFacts
 from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
+from models.gate import GateVerdict
 from models.train import Predictions, TrainedModel
 
 
@@ -38,17 +39,17 @@ def gate_task(
     facts: ProjectFacts,
     challenger: Predictions,
     champion: Predictions | None,
-) -> dict[str, Any]:
+) -> GateVerdict:
     log = get_run_logger()
     decision = steps.gate(ws, model, data, facts, challenger, champion, log=log)
-    log.info("gate: %s", decision["summary"])
+    log.info("gate: %s", decision.summary)
     return decision
 
 
 @task(name="shadow-gate", cache_policy=NO_CACHE)
 def shadow_gate_task(
     ws: Workspace, champion: str, challenger: str, facts: ProjectFacts, *, since_seq: int
-) -> dict[str, Any] | None:
+) -> GateVerdict | None:
     return steps.shadow_gate(ws, champion, challenger, facts, since_seq=since_seq)
 
 

@@ -13,6 +13,7 @@ from driftline.services import retrain_steps as steps
 from driftline.services.project import ProjectFacts
 from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
+from models.gate import GateVerdict
 from models.train import Predictions, TrainedModel
 from models.window import WindowSelection
 
@@ -66,7 +67,7 @@ def champion_predictions_task(
 
 
 @task(name="promote-or-reject", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def decide_task(ws: Workspace, version: str, decision: dict[str, Any], *, trigger: str, actor: str) -> bool:
+def decide_task(ws: Workspace, version: str, decision: GateVerdict, *, trigger: str, actor: str) -> bool:
     return steps.decide(ws, version, decision, trigger=trigger, actor=actor, log=get_run_logger())
 
 

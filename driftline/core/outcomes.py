@@ -4,9 +4,21 @@ MLflow artifact, a Prefect artifact, a batch's result)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 RetrainStatus = Literal["done", "shadow", "not_enough_data", "trivial_baseline", "failed"]
+
+
+class Verdict(Protocol):
+    """A gate's verdict as the outcome carries it (``models.gate.GateVerdict``)."""
+
+    @property
+    def promote(self) -> bool: ...
+
+    @property
+    def forced(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class RetrainOutcome:
     version: str | None = None
     gated_version: str | None = None
     promoted: bool = False
-    gate: dict[str, Any] | None = None
+    gate: Verdict | None = None
     run_id: str | None = None
     top_features: tuple[str, ...] = field(default_factory=tuple)
     error: str | None = None
@@ -38,7 +50,7 @@ class RetrainOutcome:
     @property
     def forced(self) -> bool:
         """Promoted whatever the gate said (the replay baselines `always` and `expanding`)."""
-        return bool((self.gate or {}).get("forced"))
+        return bool(self.gate is not None and self.gate.forced)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,7 +59,7 @@ class RetrainOutcome:
             "version": self.version,
             "gated_version": self.gated_version,
             "promoted": self.promoted,
-            "gate": self.gate,
+            "gate": self.gate.to_dict() if self.gate is not None else None,
             "run_id": self.run_id,
             "top_features": list(self.top_features),
             "error": self.error,

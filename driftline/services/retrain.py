@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -26,6 +26,7 @@ from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
 from mlflow_server.reachability import unreachable_server
 from mlflow_server.registry import RegistryError
+from models.gate import GateVerdict
 from models.pipeline import TRIVIAL
 from models.train import Predictions, TrainedModel
 from models.window import WindowSelection
@@ -50,8 +51,8 @@ class RetrainSteps:
     refresh_contract: Callable[..., dict[str, Any]] = retrain_steps.refresh_contract
     holdout: Callable[..., tuple[Predictions, dict[str, float | None]]] = retrain_steps.holdout
     train_scores: Callable[..., pd.Series] = retrain_steps.train_scores
-    gate: Callable[..., dict[str, Any]] = retrain_steps.gate
-    shadow_gate: Callable[..., dict[str, Any] | None] = retrain_steps.shadow_gate
+    gate: Callable[..., GateVerdict] = retrain_steps.gate
+    shadow_gate: Callable[..., GateVerdict | None] = retrain_steps.shadow_gate
     calibration: Callable[..., dict[str, Any] | None] = retrain_steps.calibration
 
 
@@ -120,7 +121,7 @@ class _Outcome:
 
     version: str
     gated: str
-    decision: dict[str, Any]
+    decision: GateVerdict
     promoted: bool
     top: list[str]
 
@@ -244,15 +245,14 @@ def _gate_and_promote(
     report(f"gate: champion and challenger on {len(data.holdout):,} unseen rows")
     _, champion_preds = s.champion_predictions(ws, data.holdout, facts)
     decision = s.gate(ws, model, data, facts, candidate.holdout_preds, champion_preds)
-    if force and not decision["promote"]:
+    if force and not decision.promote:
         decision = _forced(decision, reason=reason)
-    registry.log_json(candidate.run_id, decision, name="gate/decision.json")
+    registry.log_json(candidate.run_id, decision.to_dict(), name="gate/decision.json")
     registry.set_version_tags(
-        candidate.version,
-        {Tag.GATE: decision["verdict"], Tag.GATE_SUMMARY: decision["summary"]},
+        candidate.version, {Tag.GATE: decision.verdict, Tag.GATE_SUMMARY: decision.summary}
     )
     gated = version = candidate.version
-    if decision["promote"] and cfg.gate.refit_on_promotion:
+    if decision.promote and cfg.gate.refit_on_promotion:
         version, top = _refit(r, data, facts, gated=gated, reason=reason, decision=decision)
         _borrow_explanation(r, candidate, refit=version, top=top)
         if (
@@ -309,12 +309,11 @@ def _recorded(
         alerts.Alert(
             kind=alerts.GATE_PROMOTE if promoted else alerts.GATE_REJECT,
             subject=f"v{version}",
-            message=f"v{version} {'promoted' if promoted else 'rejected'} ({reason}): "
-            f"{decision.get('summary', '')}",
+            message=f"v{version} {'promoted' if promoted else 'rejected'} ({reason}): {decision.summary}",
             details={
                 "version": version,
                 "gated_version": outcome.gated,
-                "reasons": decision.get("reasons", []),
+                "reasons": list(decision.reasons),
             },
         ),
     )
@@ -369,17 +368,7 @@ def _forced_refit(
     (one fit and one registration instead of two, and no gate)."""
     ws, s = r.ws, r.steps
     summary = f"FORCED by {reason}: the refit on the whole window serves, without a gate"
-    decision = {
-        "promote": True,
-        "verdict": "promote",
-        "forced": True,
-        "case": "forced",
-        "metric": facts.metric,
-        "n": 0,
-        "rules": [],
-        "summary": summary,
-        "reasons": [summary],
-    }
+    decision = GateVerdict(True, "forced", facts.metric, summary, (summary,), forced=True)
     report(f"training on the whole window, {len(data.train) + len(data.holdout):,} rows (forced)")
     tags: dict[str, str] = {Tag.TRIGGER: reason, Tag.TASK: facts.task, Tag.METRIC: facts.metric}
     version, top = _register_on_whole_window(
@@ -399,16 +388,9 @@ def _forced_refit(
     )
 
 
-def _forced(decision: dict[str, Any], *, reason: str) -> dict[str, Any]:
-    summary = f"FORCED by {reason}, whatever the gate says; the gate: {decision['summary']}"
-    return {
-        **decision,
-        "promote": True,
-        "verdict": "promote",
-        "forced": True,
-        "summary": summary,
-        "reasons": [summary],
-    }
+def _forced(decision: GateVerdict, *, reason: str) -> GateVerdict:
+    summary = f"FORCED by {reason}, whatever the gate says; the gate: {decision.summary}"
+    return replace(decision, promote=True, forced=True, summary=summary, reasons=(summary,))
 
 
 def _num(value: float | None) -> str:
@@ -424,7 +406,7 @@ def _register_on_whole_window(
     facts: ProjectFacts,
     *,
     reason: str,
-    decision: dict[str, Any],
+    decision: GateVerdict,
     tags: dict[str, str],
     run_name: str,
     estimator: str | None = None,
@@ -442,7 +424,7 @@ def _register_on_whole_window(
         lineage = training.lineage(whole, suite=load_suite(cfg.suite_path))
         notes = {k.removeprefix("driftline."): v for k, v in tags.items() if k in LINEAGE_NOTES}
         registry.log_json(run_id, {**lineage, **notes}, name="lineage.json")
-        registry.log_json(run_id, decision, name="gate/decision.json")
+        registry.log_json(run_id, decision.to_dict(), name="gate/decision.json")
         top = [] if estimator == TRIVIAL else s.explain(ws, model, whole.train, run_id)
         reference = training.reference_sample(
             whole.train,
@@ -458,8 +440,8 @@ def _register_on_whole_window(
             Tag.CONTRACT_HASH: lineage["contract_suite_hash"],
             Tag.CONTRACT_VERSION: lineage["contract_suite_version"],
             Tag.TOP_FEATURES: ",".join(top),
-            Tag.GATE: decision["verdict"],
-            Tag.GATE_SUMMARY: decision["summary"],
+            Tag.GATE: decision.verdict,
+            Tag.GATE_SUMMARY: decision.summary,
         }
         version = s.register(ws, model, run_id=run_id, reference=reference, example=whole.train, tags=tags)
         registry.end_run(run_id)
@@ -480,7 +462,7 @@ def _end_failed(r: Run, run_id: str) -> None:
 
 
 def _refit(
-    r: Run, data: WindowData, facts: ProjectFacts, *, gated: str, reason: str, decision: dict[str, Any]
+    r: Run, data: WindowData, facts: ProjectFacts, *, gated: str, reason: str, decision: GateVerdict
 ) -> tuple[str, list[str]]:
     """The gate passed: train the same recipe on the whole window, holdout included, and register
     that as the version to serve (`gate.refit_on_promotion`), so the newest batch is learned from;
@@ -489,13 +471,13 @@ def _refit(
     registry = ws.registry
     own = (Tag.RUN_ID, Tag.MODEL_SHA256)  # each version's own, set at registration
     gated_tags = {k: v for k, v in registry.get_version(gated).tags.items() if k not in own}
-    summary = f"{decision['summary']} (gated as v{gated}; refit on the window)"
+    summary = f"{decision.summary} (gated as v{gated}; refit on the window)"
     version, top = _register_on_whole_window(
         r,
         data,
         facts,
         reason=reason,
-        decision={**decision, "summary": summary},
+        decision=replace(decision, summary=summary),
         tags={**gated_tags, Tag.REFIT_OF: gated},
         run_name="retrain-refit",
     )
@@ -504,21 +486,14 @@ def _refit(
     return version, top
 
 
-def trivial_decision(rejected: dict[str, Any], *, task: str) -> dict[str, Any]:
+def trivial_decision(rejected: GateVerdict, *, task: str) -> GateVerdict:
     """The decision that makes the trivial baseline serve after the first model was rejected."""
     what = "the training mean" if task == "regression" else "the class priors"
     summary = (
-        f"TRIVIAL BASELINE SERVES ({what}): no model beat it yet ({rejected['summary']}); batches are "
+        f"TRIVIAL BASELINE SERVES ({what}): no model beat it yet ({rejected.summary}); batches are "
         "scored and measured with it until a retrain beats it"
     )
-    return {
-        **rejected,
-        "promote": True,
-        "verdict": "promote",
-        "case": "trivial_baseline",
-        "summary": summary,
-        "reasons": [summary],
-    }
+    return replace(rejected, promote=True, case="trivial_baseline", summary=summary, reasons=(summary,))
 
 
 def _trivial_for_now(r: Run, facts: ProjectFacts, *, reason: str, why: str) -> RetrainOutcome | None:
@@ -533,15 +508,7 @@ def _trivial_for_now(r: Run, facts: ProjectFacts, *, reason: str, why: str) -> R
     if not selection.ok:
         return None
     data = training.load_window(ws, selection, facts)
-    rejected = {
-        "promote": False,
-        "verdict": "reject",
-        "case": "no_champion",
-        "metric": facts.metric,
-        "n": 0,
-        "rules": [],
-        "summary": f"no model trained: {why}",
-    }
+    rejected = GateVerdict(False, "no_champion", facts.metric, f"no model trained: {why}")
     try:
         version, decision = _serve_trivial(r, data, facts, reason=reason, rejected=rejected)
     except ValueError as err:  # e.g. a classification target with one class so far
@@ -554,8 +521,8 @@ def _trivial_for_now(r: Run, facts: ProjectFacts, *, reason: str, why: str) -> R
 
 
 def _serve_trivial(
-    r: Run, data: WindowData, facts: ProjectFacts, *, reason: str, rejected: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+    r: Run, data: WindowData, facts: ProjectFacts, *, reason: str, rejected: GateVerdict
+) -> tuple[str, GateVerdict]:
     """No champion and the first model was rejected: register the trivial baseline to serve."""
     s = r.steps
     decision = trivial_decision(rejected, task=facts.task)
@@ -574,7 +541,7 @@ def _serve_trivial(
         run_name="trivial-baseline",
         estimator=TRIVIAL,
     )
-    s.log.warning("%s: v%s", decision["summary"], version)
+    s.log.warning("%s: v%s", decision.summary, version)
     return version, decision
 
 
@@ -590,10 +557,9 @@ def run_shadow_gate(ws: Workspace, steps: RetrainSteps, facts: ProjectFacts) -> 
     decision = s.shadow_gate(ws, champion.version, challenger.version, facts, since_seq=since)
     if decision is None:
         return None
-    registry.log_json(challenger.run_id, decision, name="gate/decision.json")
+    registry.log_json(challenger.run_id, decision.to_dict(), name="gate/decision.json")
     registry.set_version_tags(
-        challenger.version,
-        {Tag.GATE: decision["verdict"], Tag.GATE_SUMMARY: decision["summary"]},
+        challenger.version, {Tag.GATE: decision.verdict, Tag.GATE_SUMMARY: decision.summary}
     )
     promoted = s.decide(ws, challenger.version, decision, trigger="shadow gate", actor=s.actor())
     return RetrainOutcome(

@@ -22,7 +22,7 @@ from driftline.services.shadow import shadow_rows
 from driftline.services.training import WindowData
 from driftline.services.workspace import Workspace
 from models.explain import ExplainError, global_importance, save_plots, top_features
-from models.gate import GateRules, evaluate_gate
+from models.gate import GateRules, GateVerdict, evaluate_gate
 from models.metrics import baseline_predictions, compute_metrics
 from models.spec import FeatureSpec, label_text
 from models.train import Predictions, TrainedModel, fit_model, predict, prepare_features, skops_trusted_types
@@ -128,19 +128,19 @@ def champion_predictions(
 
 
 def decide(
-    ws: Workspace, version: str, decision: dict[str, Any], *, trigger: str, actor: str, log: Logger = _log
+    ws: Workspace, version: str, decision: GateVerdict, *, trigger: str, actor: str, log: Logger = _log
 ) -> bool:
     """Promote or reject `version` as the decision says; True when it is the champion after. A
     retried promotion that had happened is a no-op (one ledger entry)."""
-    if decision["promote"] and promotion.already_promoted(ws, version):
+    if decision.promote and promotion.already_promoted(ws, version):
         log.info("v%s is already the champion (a retry after the alias moved)", version)
         return True
-    if decision["promote"]:
-        entry = promotion.promote(ws, version, decision=decision, trigger=trigger, actor=actor)
+    if decision.promote:
+        entry = promotion.promote(ws, version, decision=decision.to_dict(), trigger=trigger, actor=actor)
         log.info("promoted v%s (was v%s)", version, entry["from_version"])
         return True
-    promotion.reject(ws, version, decision=decision, trigger=trigger, actor=actor)
-    log.info("rejected v%s: %s", version, "; ".join(decision.get("reasons", [])))
+    promotion.reject(ws, version, decision=decision.to_dict(), trigger=trigger, actor=actor)
+    log.info("rejected v%s: %s", version, "; ".join(decision.reasons))
     return False
 
 
@@ -215,7 +215,7 @@ def gate(
     challenger: Predictions,
     champion: Predictions | None,
     log: Logger = _log,
-) -> dict[str, Any]:
+) -> GateVerdict:
     """Champion and challenger on the same held-out rows → a decision with reasons."""
     target = ws.config.data.target
     slices = tuple(s for s in ws.config.gate.slices if s in data.holdout.columns)
@@ -241,12 +241,12 @@ def gate(
         slice_values={s: data.holdout[s].to_numpy() for s in slices},
         sensitive_values={s: data.holdout[s].to_numpy() for s in sensitive},
     )
-    return {**decision.to_dict(), "summary": decision.summary()}
+    return GateVerdict.of(decision)
 
 
 def shadow_gate(
     ws: Workspace, champion: str, challenger: str, facts: ProjectFacts, *, since_seq: int
-) -> dict[str, Any] | None:
+) -> GateVerdict | None:
     """The gate on labeled rows that both versions scored live (None until `min_rows` exist)."""
     batch_ids = [b.batch_id for b in ws.state.list_batches(status="accepted") if b.seq > since_seq]
     rows = shadow_rows(
@@ -271,7 +271,7 @@ def shadow_gate(
         task=facts.task,
         positive_label=rows.positive_label,
     )
-    return {**decision.to_dict(), "summary": decision.summary(), "source": "shadow"}
+    return GateVerdict.of(decision, source="shadow")
 
 
 def calibration(

@@ -30,7 +30,7 @@ from flows.artifacts import (
     publish_gate_decision,
 )
 from flows.batch_cycle import batch_cycle
-from models.gate import GateRules, evaluate_gate
+from models.gate import GateRules, GateVerdict, evaluate_gate
 from models.metrics import baseline_predictions
 from models.train import Predictions
 from tests.flows.project import build_project, write_batch
@@ -252,7 +252,7 @@ def test_hand_written_hostile_values_are_inert_everywhere() -> None:
 
 
 def _decision(*, signal: float, champion_signal: float | None) -> dict[str, Any]:
-    """A real gate decision (models.gate) on synthetic binary predictions, as gate_task returns it."""
+    """A real gate decision (models.gate) on synthetic binary predictions, as a retrain result holds it."""
     y = np.random.default_rng(0).integers(0, 2, 1000)
 
     def scores(strength: float, seed: int) -> Predictions:
@@ -269,7 +269,7 @@ def _decision(*, signal: float, champion_signal: float | None) -> dict[str, Any]
         task="binary",
         positive_label="1",
     )
-    return {**decision.to_dict(), "summary": decision.summary()}
+    return GateVerdict.of(decision).to_dict()
 
 
 def test_the_gate_decision_for_each_return_shape_of_run_retrain() -> None:

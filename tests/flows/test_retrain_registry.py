@@ -113,11 +113,16 @@ def test_clearly_better_challenger_is_promoted_and_rollback_restores(project):
     # A retry of promote-or-reject after the alias moved: the same answer, no second ledger entry.
     from prefect import flow
 
+    from models.gate import GateVerdict
     from tasks.retrain import decide_task
 
     @flow(name="retry-promote")
     def retry() -> bool:
-        return bool(decide_task(ws, new.version, result["gate"], trigger="retry", actor="test"))
+        gate = result["gate"]  # the promotion's verdict, as the flow returned it
+        verdict = GateVerdict(
+            gate["promote"], gate["case"], gate["metric"], gate["summary"], tuple(gate["reasons"])
+        )
+        return bool(decide_task(ws, new.version, verdict, trigger="retry", actor="test"))
 
     entries = len(ws.state.read_ledger())
     assert retry() is True

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.bootstrap import paired_bootstrap
-from models.gate import GateRules, evaluate_gate
+from models.gate import GateRules, GateVerdict, evaluate_gate
 from models.metrics import baseline_predictions, metric_batch, truth_array
 from models.train import Predictions
 
@@ -229,3 +229,42 @@ def test_input_errors() -> None:
         _gate(y, p, p, slices=("region",))
     with pytest.raises(ValueError, match="not defined for binary"):
         _gate(y, p, p, metric="rmse")
+
+
+def test_a_verdict_keeps_the_gate_numbers_and_says_what_the_retrain_made_of_them() -> None:
+    y = _truth()
+    rejected = _gate(y, _scores(y, 0.7, 1), _scores(y, 1.5, 2))
+    verdict = GateVerdict.of(rejected)
+    data = verdict.to_dict()
+    assert (verdict.promote, verdict.verdict, data["case"]) == (False, "reject", "compared")
+    assert data["summary"] == rejected.summary() and data["reasons"] == rejected.reasons
+    assert data["challenger"] == rejected.to_dict()["challenger"] and "forced" not in data
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+
+    shadow = GateVerdict.of(rejected, source="shadow").to_dict()
+    assert shadow["source"] == "shadow"
+
+    from dataclasses import replace
+
+    forced = replace(verdict, promote=True, forced=True, summary="FORCED", reasons=("FORCED",)).to_dict()
+    assert (forced["promote"], forced["verdict"], forced["forced"], forced["case"]) == (
+        True,
+        "promote",
+        True,
+        "compared",
+    )
+    assert forced["champion"] == data["champion"]  # the gate's numbers stay beside the override
+
+
+def test_a_verdict_with_no_gate_run_has_no_numbers() -> None:
+    no_model = GateVerdict(False, "no_champion", "auc", "no model trained: 40 rows")
+    assert no_model.to_dict() == {
+        "metric": "auc",
+        "n": 0,
+        "rules": [],
+        "promote": False,
+        "verdict": "reject",
+        "case": "no_champion",
+        "summary": "no model trained: 40 rows",
+        "reasons": [],
+    }

@@ -253,3 +253,19 @@ def test_side_by_side_names_the_estimate_the_realized_value_and_the_error() -> N
     )
     assert side_by_side("auc", estimated=0.74, realized=None) == {"estimated_auc": 0.74}
     assert side_by_side("auc", estimated=None, realized=None) == {}
+
+
+def test_a_class_the_model_never_saw_in_a_multiclass_holdout_counts_as_a_miss() -> None:
+    """A drifting multiclass stream: the newest batches hold a class the training window did not.
+    The calibration still fits (those rows are misses for every known class) and says so."""
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=300)
+    labels = np.array([THREE[k] for k in p.argmax(axis=1)], dtype=object)
+    labels[:30] = "new"
+    fitted = fit_calibration(p, labels, task="multiclass", classes=THREE)
+    assert "30 of them hold class(es) the model never saw (new): misses" in fitted.note
+    without = fit_calibration(p[30:], labels[30:], task="multiclass", classes=THREE)
+    estimate = estimate_metric(fitted, p, task="multiclass", metric="accuracy", classes=THREE)
+    plain = estimate_metric(without, p, task="multiclass", metric="accuracy", classes=THREE)
+    assert estimate.value is not None and plain.value is not None
+    assert estimate.value < plain.value  # the unseen class's rows lowered the calibrated confidence
