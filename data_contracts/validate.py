@@ -45,6 +45,7 @@ def _gx() -> Any:
     gx_logger = logging.getLogger("great_expectations")
     if gx_logger.level == logging.NOTSET:
         gx_logger.setLevel(logging.WARNING)
+    # Deferred: Great Expectations loads only when a batch is validated.
     import great_expectations as gx
 
     return gx
@@ -64,6 +65,7 @@ def _release(batch: Any) -> None:
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> Any:
     """Ephemeral GE context with a whole-dataframe batch definition, built once per process."""
+    # Deferred: Great Expectations loads only when a batch is validated.
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = _gx().get_context(mode="ephemeral")
@@ -105,6 +107,7 @@ def _build_suite(name: str, entries: list[dict], origin: str) -> Any:
     """A GE suite; unlike ``gx.ExpectationSuite(**suite)``, which only *logs* invalid
     expectations and silently drops them, every invalid one raises :class:`ContractError`."""
     gx = _gx()
+    # Deferred: Great Expectations loads only when a batch is validated.
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )

@@ -19,6 +19,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from prefect import serve
+from prefect.schedules import Cron
+from prefect.types.entrypoint import EntrypointType
+
 from driftline.core.config import load_config
 from driftline.core.env import apply_process_env
 from driftline.ops.schedule import read_yaml_schedule
@@ -48,8 +52,6 @@ def build_deployments(config_path: Path, *, watch_interval: float = DEFAULT_WATC
     Raises:
         ValueError: if ``watch_interval`` is not positive.
     """
-    from prefect.schedules import Cron
-    from prefect.types.entrypoint import EntrypointType
 
     if watch_interval <= 0:
         raise ValueError(f"watch_interval must be positive, got {watch_interval!r}")
@@ -128,7 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     apply_process_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
-    from prefect import serve
 
     deployments = build_deployments(args.config, watch_interval=args.watch_interval)
     logger.info("serving %s", ", ".join(d.name for d in deployments))

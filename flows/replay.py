@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+import yaml
 from prefect import flow, get_run_logger
 
 from driftline.core.batch_io import read_table
@@ -182,7 +184,6 @@ def _summarize(
 def _base_config(config_path: str | None) -> dict[str, Any]:
     if not config_path:
         return {}
-    import yaml
 
     load_config(Path(config_path))  # validates it, with the usual messages
     return yaml.safe_load(Path(config_path).read_text()) or {}
@@ -211,7 +212,6 @@ def _warmup(
     ws: Workspace, batches: list[rp.Batch], emit: Progress, *, total: int
 ) -> tuple[list[rp.BatchRecord], dict[str, Any]]:
     """Contract from the warmup batches, each through the batch cycle, then the first retrain."""
-    import pandas as pd
 
     init_contract(ws.config, _write(ws, pd.concat([b.frame for b in batches]), "warmup-reference"))
     results = [

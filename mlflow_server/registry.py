@@ -14,11 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from driftline.core.names import Tag
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class Registry:
     """Tracking and registry for one Driftline project (one experiment, one registered model)."""
 
     def __init__(self, *, tracking_uri: str, model_name: str, artifact_root: Path | None) -> None:
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         import mlflow
         from mlflow import MlflowClient
 
@@ -107,6 +111,7 @@ class Registry:
         self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         from mlflow.entities import Param
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
@@ -115,6 +120,7 @@ class Registry:
     def log_metrics(self, run_id: str, metrics: Mapping[str, float | None], *, step: int = 0) -> None:
         import time
 
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -127,6 +133,7 @@ class Registry:
             self.client.log_batch(run_id, metrics=items[start : start + 900])
 
     def set_run_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         from mlflow.entities import RunTag
 
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
@@ -139,6 +146,7 @@ class Registry:
 
     def read_csv_artifact(self, run_id: str, path: str) -> pd.DataFrame | None:
         """A CSV artifact of a run as a frame, or None when the run has no such artifact."""
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         import mlflow
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -152,6 +160,7 @@ class Registry:
 
     def read_json_artifact(self, run_id: str, path: str) -> Any | None:
         """A JSON artifact of a run, or None when the run has no such artifact."""
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         import mlflow
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -175,6 +184,7 @@ class Registry:
 
     def model_files(self, version: str) -> list[str]:
         """Top-level files of a registered version's model artifact (MLmodel, model.skops, ...)."""
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         import mlflow
 
         mv = self.client.get_model_version(self.model_name, str(version))
@@ -211,6 +221,7 @@ class Registry:
         Returns:
             The new version number, as a string.
         """
+        # Deferred: MLflow loads only when the registry is used, not for every command.
         import mlflow
         from mlflow.models import infer_signature
 
@@ -240,7 +251,7 @@ class Registry:
 
     def load_model(
         self, version: str, *, trusted_types: tuple[str, ...], expected_sha256: str | None = None
-    ) -> Any:
+    ) -> Pipeline:
         """The registered sklearn pipeline of `version`, verified (cached per process).
 
         Only ``model.skops`` is read, with skops' own defaults plus `trusted_types` (given by the
@@ -346,7 +357,8 @@ def _version_info(mv: Any) -> VersionInfo:
 @lru_cache(maxsize=8)
 def _load_model(
     tracking_uri: str, model_name: str, version: str, sha256: str | None, trusted: tuple[str, ...]
-) -> Any:
+) -> Pipeline:
+    # Deferred: skops loads only when a model file is read.
     import skops.io
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -363,7 +375,7 @@ def _load_model(
                 "the artifact was changed after registration; refusing to load it"
             )
         try:
-            return skops.io.load(path, trusted=list(trusted))
+            return cast("Pipeline", skops.io.load(path, trusted=list(trusted)))
         except Exception as err:  # untrusted types or a corrupt file: never loaded
             raise ModelIntegrityError(f"model v{version}: {MODEL_FILE} refused by skops: {err}") from err
 
@@ -374,6 +386,7 @@ def _download_model_file(model_uri: str, tracking_uri: str, tmp: str) -> Path:
     Raises:
         ModelIntegrityError: the artifact has no model.skops (another serialization format).
     """
+    # Deferred: MLflow loads only when the registry is used, not for every command.
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -402,6 +415,7 @@ def _file_sha256(path: Path) -> str:
 
 @lru_cache(maxsize=8)
 def _load_reference(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    # Deferred: MLflow loads only when the registry is used, not for every command.
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:

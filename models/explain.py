@@ -81,6 +81,7 @@ def _shap_values(
 ) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
     """SHAP values summed per original feature: (rows, features, outputs), names, outputs."""
     try:
+        # Deferred: SHAP and matplotlib load only when a model is explained.
         import shap
 
         X = pipeline[:-1].transform(prepare_features(frame, spec))
@@ -162,6 +163,7 @@ def global_importance(
     """
     if frame.empty:
         raise ExplainError("no rows to explain")
+    # Deferred: SHAP and matplotlib load only when a model is explained.
     import shap
 
     rows = rows_to_explain(max_rows, _outputs_per_row(pipeline))
@@ -191,6 +193,7 @@ def save_plots(importance: Importance, directory: Path | str, *, max_display: in
     Raises:
         ExplainError: plotting failed.
     """
+    # Deferred: SHAP and matplotlib load only when a model is explained.
     import matplotlib.pyplot as plt
     import shap
 

@@ -54,6 +54,7 @@ def all_skops_trusted_types() -> tuple[str, ...]:
 
 
 def _make_estimator(estimator: str, task: Task, params: Mapping[str, Any], seed: int) -> Any:
+    # Deferred: scikit-learn loads only when a pipeline is built, not for every command.
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,
@@ -104,6 +105,7 @@ def build_pipeline(
     Raises:
         ValueError: unknown task or estimator, or a spec without columns.
     """
+    # Deferred: scikit-learn loads only when a pipeline is built, not for every command.
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline

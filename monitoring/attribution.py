@@ -161,6 +161,7 @@ def _ranks(values: pd.Series, present: pd.Index) -> dict[str, int]:
 def _spearman(a: pd.Series, b: pd.Series) -> float | None:
     if len(a) < 2 or a.nunique() < 2 or b.nunique() < 2:
         return None
+    # Deferred: scipy loads only for attribution drift.
     from scipy.stats import spearmanr
 
     value = float(spearmanr(a.to_numpy(), b.to_numpy()).statistic)

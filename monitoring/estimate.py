@@ -367,10 +367,12 @@ def _multiclass(metric: str, *, raw: np.ndarray, q: np.ndarray) -> float | None:
 
 def _fit_curve(p: np.ndarray, hit: np.ndarray, *, method: str) -> Curve:
     if method == "isotonic":
+        # Deferred: scikit-learn loads only when a calibration is fitted.
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(p, hit)
         return Curve("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
+    # Deferred: scikit-learn loads only when a calibration is fitted.
     from sklearn.linear_model import LogisticRegression
 
     # Platt's smoothed targets keep a small holdout from claiming certainty: each row is entered as

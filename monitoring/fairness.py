@@ -71,6 +71,7 @@ def _column(
     min_group_rows: int,
     max_groups: int,
 ) -> ColumnFairness:
+    # Deferred: fairlearn loads only for a fairness report.
     from fairlearn.metrics import MetricFrame
 
     groups = np.asarray(label_text(values), dtype=object)

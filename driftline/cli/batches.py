@@ -27,6 +27,8 @@ from driftline.core.batch_io import BatchReadError, RawCopyError
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config
 from driftline.services.intake import worker_alive
 from driftline.store.state import StateStore
+from flows.batch_cycle import batch_cycle
+from flows.labels import deliver_labels
 
 
 def ingest(
@@ -69,7 +71,6 @@ def recover(
 def run_batches(paths: list[str], config: Path, *, as_json: bool, retrain: bool) -> int:
     """Each file through the batch-cycle flow, in order; returns the exit code. A failure stops the
     run with one line, after the results so far are printed (as JSON with `--json`)."""
-    from flows.batch_cycle import batch_cycle  # Prefect: after the project env is set
 
     code = EXIT_OK
     results: list[dict[str, Any]] = []
@@ -131,7 +132,6 @@ def labels(
         raise fail(f"{file}: {'is a directory' if file.is_dir() else 'file not found'}", EXIT_USAGE)
     open_project(config)
     quiet_libraries()
-    from flows.labels import deliver_labels  # Prefect: after the project env is set
 
     try:
         result = deliver_labels(path=str(file.resolve()), config_path=str(config.resolve()))

@@ -20,7 +20,7 @@ from driftline.core.config import (
 )
 from driftline.core.env import apply_process_env
 from driftline.core.processes import reap_orphan_prefect_servers
-from driftline.ops import local_api, servers
+from driftline.ops import local_api, prefect_settings, servers
 from driftline.store.relocate import relocate_project, sqlite_file
 
 out = Console()
@@ -70,6 +70,7 @@ def open_project(
     if creates and connect_api:
         with progress.shown(err, title="connecting to the project's Prefect API", enabled=True):
             local_api.connect(cfg.prefect_home)
+    prefect_settings.reload()
     return cfg
 
 
@@ -136,5 +137,6 @@ def quiet_libraries() -> None:
     if not debugging():
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its loggers on import
+    prefect_settings.reload()
     for name in ("mlflow", "great_expectations", "evidently", "alembic", "httpx", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -27,6 +27,7 @@ from driftline.core.config import CONFIG_FILE, ConfigError
 from driftline.services.bootstrap import init_contract
 from driftline.services.contract_ops import read_ledger, review, suite_version
 from driftline.services.workspace import Workspace
+from flows.contract_review import accept_and_reingest
 
 contract_group = typer.Typer(help="Create and inspect the data contract.", no_args_is_help=True)
 
@@ -82,7 +83,6 @@ def contract_accept(
 ) -> None:
     """Widen or demote the rules a quarantined batch broke, then ingest its kept raw copy again
     under the same batch id: nothing is lost. Who and why go to the contract ledger."""
-    from flows.contract_review import accept_and_reingest  # Prefect: after the project env is set
 
     open_project(config)
     quiet_libraries()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from driftline.cli.common import (
     EXIT_USAGE,
@@ -28,6 +29,7 @@ from driftline.services import promotion
 from driftline.services.explaining import explain_file
 from driftline.services.reporting import models_summary
 from driftline.services.workspace import Workspace
+from flows.retrain import retrain as retrain_flow
 from mlflow_server.registry import RegistryError
 from monitoring.attribution import compare_importance
 
@@ -75,7 +77,6 @@ def retrain(
     """Train a candidate on the recent window; the gate decides whether it becomes champion."""
     open_project(config)
     quiet_libraries()
-    from flows.retrain import retrain as retrain_flow  # Prefect: after the project env is set
 
     with progress.shown(err, title="retrain", enabled=not as_json):
         result = retrain_flow(reason=reason, config_path=str(config.resolve()))
@@ -192,7 +193,6 @@ def _compare(cfg: DriftlineConfig, versions: tuple[str, str], *, top: int | None
     if as_json:
         print_json({"a": versions[0], "b": versions[1], **result.to_dict(all_features=True)})
         return
-    from rich.table import Table
 
     va, vb = (f"v{v}" for v in versions)
     table = Table("feature")

@@ -16,9 +16,10 @@ from driftline.cli.common import EXIT_USAGE, err, fail, out, quiet_libraries
 from driftline.core.batch_io import BatchReadError, read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config
 from driftline.core.env import apply_process_env, exit_on_sigterm
-from driftline.ops import local_api
+from driftline.ops import local_api, prefect_settings
 from driftline.services.replay import POLICIES, ReplayError, plan_replay
 from driftline.services.replay_plot import plot_compare
+from flows.replay import replay as replay_flow
 
 TASKS = ("auto", "binary", "multiclass", "regression")
 
@@ -58,8 +59,6 @@ def _line(r: dict[str, Any]) -> str:
 
 
 def _run_one(policy: str, *, total_hint: int, kwargs: dict[str, Any]) -> dict[str, Any]:
-    from flows.replay import replay as replay_flow  # Prefect: after the project env is set
-
     with Progress(
         TextColumn(f"[bold]{policy:<9}"),
         BarColumn(),
@@ -95,8 +94,6 @@ def replay_in_worker(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     apply_process_env()
     quiet_libraries()
-    from flows.replay import replay as replay_flow  # Prefect: after the project env is set
-
     return cast(dict[str, Any], replay_flow(**kwargs))
 
 
@@ -272,4 +269,5 @@ def _prepare_root(directory: Path | None, policies: list[str]) -> Path:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     apply_process_env()
     local_api.connect(Path(os.environ["PREFECT_HOME"]))  # one API for every --compare worker
+    prefect_settings.reload()
     return root

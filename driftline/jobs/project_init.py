@@ -11,8 +11,10 @@ from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.core.env import apply_process_env
 from driftline.core.progress import report
-from driftline.ops import local_api
+from driftline.ops import local_api, prefect_settings
 from driftline.services.bootstrap import init_contract
+from flows.batch_cycle import batch_cycle
+from flows.retrain import retrain
 
 
 def init_project(
@@ -56,10 +58,7 @@ def init_project(
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
     local_api.connect(cfg.prefect_home)
-
-    # Imported only now: Prefect (via the flows) must see the Prefect home and API set just above
-    from flows.batch_cycle import batch_cycle  # Prefect: after the project env is set
-    from flows.retrain import retrain  # Prefect: after the project env is set
+    prefect_settings.reload()
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)

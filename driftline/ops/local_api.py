@@ -173,6 +173,7 @@ class _LastRequest:
 
 def serve(home: Path, port: int, idle: float) -> None:
     """Run the API (UI and background services off, as Prefect's temporary server) until idle."""
+    # Deferred: Prefect's server app is heavy: only the API process builds it.
     import uvicorn  # Prefect's own server dependency; only this process needs it
     from prefect.server.api.server import create_app
 

@@ -55,6 +55,7 @@ def send(
 
 
 def _send(url: str, *, title: str, body: str, severity: str, timeout_seconds: float) -> Delivery:
+    # Deferred: apprise loads only when a notification is sent.
     import apprise
 
     try:

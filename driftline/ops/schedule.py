@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+
 logger = logging.getLogger(__name__)
 
 RETRAIN_FLOW = "retrain"
@@ -93,7 +95,6 @@ def validate_timezone(timezone: str) -> None:
 
 def read_yaml_schedule(config_path: Path) -> RetrainSchedule:
     """The schedule recorded in ``config_path`` (``policy.schedule_cron`` and ``_timezone``)."""
-    import yaml
 
     raw = yaml.safe_load(Path(config_path).read_text()) or {}
     policy = raw.get("policy") or {}
@@ -107,7 +108,6 @@ def write_yaml_schedule(config_path: Path, schedule: RetrainSchedule) -> None:
     form the edit does not handle (flow style), the file is rewritten through PyYAML instead,
     which keeps the values but drops comments.
     """
-    import yaml
 
     path = Path(config_path)
     text = path.read_text()

@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from driftline.core.config import CONFIG_FILE, DriftlineConfig
 from driftline.core.env import PROCESS_ENV
 from driftline.core.processes import (
@@ -177,7 +179,6 @@ def _write_urls(cfg: DriftlineConfig, urls: ServerUrls) -> None:
 def store_uri(cfg: DriftlineConfig, config_path: Path) -> str:
     """The tracking store named in the config file itself (never the env override the CLI sets
     while the servers run, which points at the server, not at its store)."""
-    import yaml
 
     raw = yaml.safe_load(config_path.read_text()) or {}
     configured = (raw.get("storage") or {}).get("tracking_uri")

@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.core.names import CHALLENGER, CHAMPION, Tag
 from driftline.services.workspace import Workspace
 from models.pipeline import all_skops_trusted_types
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 REQUIRED_RUN_ARTIFACTS = ("reference/reference.parquet", "gate/decision.json", "lineage.json")
 
@@ -169,7 +172,7 @@ def verified_sha256(ws: Workspace, version: str) -> str | None:
     return moves[-1].get("model_sha256") if moves else None
 
 
-def load_model(ws: Workspace, version: str) -> Any:
+def load_model(ws: Workspace, version: str) -> Pipeline:
     """`version`'s pipeline, checked against its registration hash and the ledger's (skops only,
     trusted types from code).
 

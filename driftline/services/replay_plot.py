@@ -20,9 +20,11 @@ COLORS = {"driftline": "tab:blue", "never": "tab:gray", "always": "tab:orange"}
 
 
 def _figure() -> tuple[Any, Any]:
+    # Deferred: matplotlib loads only when a replay plot is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Deferred: matplotlib loads only when a replay plot is drawn.
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=(10, 4.5), dpi=110)
@@ -36,6 +38,7 @@ def _save(fig: Any, ax: Any, path: Path) -> None:
 
 
 def _close(fig: Any) -> None:
+    # Deferred: matplotlib loads only when a replay plot is drawn.
     import matplotlib.pyplot as plt
 
     plt.close(fig)

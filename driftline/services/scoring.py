@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from driftline.services.datasets import row_keys
 from driftline.services.project import TaskKind
 from models.train import predict
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,6 @@ class Scored:
 
     def latency_percentiles(self) -> dict[str, float]:
         """p50/p95/p99 of the per-row scoring latency in ms, across the timed chunks."""
-        import numpy as np
 
         if not self.chunk_ms_per_row:
             return {}
@@ -55,7 +58,7 @@ class Scored:
 
 
 def score_batch(
-    pipeline: Any,
+    pipeline: Pipeline,
     frame: pd.DataFrame,
     *,
     task: TaskKind,
@@ -73,7 +76,6 @@ def score_batch(
     `timed_chunks` chunks (of at least 1,000 rows, so per-call overhead stays small) the per-row
     latency has a distribution, and its percentiles are reported.
     """
-    import numpy as np
 
     n = len(frame)
     step = min(chunk_rows, max(1_000, -(-n // timed_chunks)))
