@@ -25,11 +25,10 @@ def policy_inputs(ws: Workspace, *, champion_metric: float | None, has_champion:
         for b in accepted
     ]
     last = ws.state.last_retrain_seq()
-    since = [b for b in accepted if last is None or b.seq > last]
     return {
         "history": history,
         "champion_metric": champion_metric,
         "has_champion": has_champion,
         "batches_since_retrain": None if last is None else sum(1 for b in accepted if b.seq > last),
-        "labeled_rows_since_retrain": sum(labeled.get(b.batch_id, 0) for b in since),
+        "labeled_rows_since_retrain": ws.state.labels_since_last_retrain(),
     }

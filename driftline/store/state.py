@@ -396,6 +396,21 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(retrains.insert().values(time=utc_now(), **values))
 
+    def labels_since_last_retrain(self) -> int:
+        """Labeled rows of accepted batches received after the newest retrain (all of them before
+        the first): the labels no retrain has learned from yet. Late labels of batches that arrived
+        before that retrain count too: with a label lag they are the only new ones."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(labels.join(batches, labels.c.batch_id == batches.c.batch_id))
+            .where(batches.c.status == "accepted")
+        )
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(retrains.c.time))).scalar()
+            if last is not None:
+                query = query.where(labels.c.received_at > last)
+            return int(conn.execute(query).scalar() or 0)
+
     def last_retrain_seq(self) -> int | None:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(retrains.c.after_seq))).scalar()
