@@ -30,6 +30,10 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "mae": False,
 }
 
+# Metrics in the target's own units: a margin of 0.01 means 0.01 minutes, dollars or ppm, so the
+# gate's margins for them are fractions of the reference value instead.
+SCALE_DEPENDENT: frozenset[str] = frozenset({"rmse", "mae"})
+
 
 def check_task(task: str) -> Task:
     """Return ``task`` if it is a known task name, else raise ValueError naming it."""

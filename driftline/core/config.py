@@ -162,14 +162,21 @@ class GateConfig(_Section):
     mode: Literal["holdout", "shadow"] = "holdout"
     rule: Literal["non_inferiority", "superiority"] = "non_inferiority"
     metric: str | None = Field(None, description="Default: auc / macro_f1 / rmse by task.")
-    margin: float = Field(0.01, ge=0, description="Non-inferiority margin in metric units.")
+    margin: float = Field(
+        0.01,
+        ge=0,
+        description="Non-inferiority margin: metric units for AUC, F1, accuracy and R²; for RMSE and MAE "
+        "a fraction of the champion's value (0.01: 1%).",
+    )
     min_rows: int = Field(100, ge=1, description="Holdout rows the gate needs to judge.")
     n_bootstrap: int = Field(500, ge=50)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     slices: list[str] = Field(default_factory=list, description="Columns whose slices must not regress.")
     slice_margin: float = Field(0.05, ge=0)
     slice_min_rows: int = Field(100, ge=1)
-    baseline_min_improvement: float = Field(0.01, ge=0, description="Must beat a trivial model by.")
+    baseline_min_improvement: float = Field(
+        0.01, ge=0, description="Must beat a trivial model by (RMSE, MAE: a fraction of its value)."
+    )
     refit_on_promotion: bool = Field(
         True, description="Serve the gated recipe refit on the whole window, holdout included."
     )

@@ -24,7 +24,7 @@ from driftline.services.workspace import Workspace
 from models.explain import ExplainError, global_importance, save_plots, top_features
 from models.gate import GateRules, GateVerdict, evaluate_gate
 from models.metrics import baseline_predictions, compute_metrics
-from models.spec import FeatureSpec, label_text
+from models.spec import SCALE_DEPENDENT, FeatureSpec, label_text
 from models.train import Predictions, TrainedModel, fit_model, predict, prepare_features, skops_trusted_types
 from models.window import WindowSelection
 from monitoring.estimate import fit_calibration
@@ -191,6 +191,7 @@ def gate_rules(
         slice_margin=g.slice_margin,
         slice_min_rows=g.slice_min_rows,
         baseline_min_improvement=g.baseline_min_improvement,
+        relative_margins=metric in SCALE_DEPENDENT,
         fairness=sensitive,
         fairness_margin=g.fairness_margin,
         fairness_measure=f.measure,
