@@ -37,7 +37,7 @@ def demo(
     except ValueError as e:
         raise fail(str(e), EXIT_USAGE) from None
     apply_process_env({"PREFECT_HOME": str(folder / ".driftline" / "prefect")})
-    local_api.connect(folder / ".driftline" / "prefect")  # later commands in the folder reuse it
+    local_api.connect_soon(folder / ".driftline" / "prefect")  # starts while the batches are written
     quiet_libraries()
     started = time.perf_counter()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

@@ -57,11 +57,12 @@ def init_project(
     cfg = load_config(config_path)
     apply_process_env({"PREFECT_HOME": str(cfg.prefect_home)})
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)
-    local_api.connect(cfg.prefect_home)
-    prefect_settings.reload()
+    local_api.connect_soon(cfg.prefect_home)  # starts while the contract is bootstrapped
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)
+    local_api.connect(cfg.prefect_home)  # waits for the start above
+    prefect_settings.reload()
     if time_column:
         frame = frame.sort_values(time_column, kind="stable")
     incoming = cfg.root / "incoming"

@@ -75,6 +75,22 @@ def connect(prefect_home: Path) -> str | None:
     return f"{url}/api"
 
 
+def connect_soon(prefect_home: Path) -> threading.Thread:
+    """`connect` in a background thread: the API starts (about 10 s) while the command does other
+    work. The command's own `connect` later waits for it: a start holds the home's lock, and a
+    failed background start is retried there, where its error is raised."""
+    thread = threading.Thread(target=_connect_quietly, args=(prefect_home,), name="local-api", daemon=True)
+    thread.start()
+    return thread
+
+
+def _connect_quietly(prefect_home: Path) -> None:
+    try:
+        connect(prefect_home)
+    except Exception as err:  # the foreground connect retries and reports it
+        logger.info("background start of the local Prefect API failed: %s", err)
+
+
 def running_api(prefect_home: Path) -> ManagedProcess | None:
     """The project's local API if it runs and answers, else None."""
     home = prefect_home.resolve()

@@ -34,10 +34,17 @@ print(json.dumps({"url": url, "env": os.environ.get("PREFECT_API_URL")}))
 """
 
 
-def run_client(home: Path, **env: str) -> dict:
+# `init` and the demo: the API starts in the background while the command works, then it waits.
+CLIENT_SOON = CLIENT.replace(
+    "url = local_api.connect(Path(sys.argv[1]))",
+    "local_api.connect_soon(Path(sys.argv[1]))\nurl = local_api.connect(Path(sys.argv[1]))",
+)
+
+
+def run_client(home: Path, script: str = CLIENT, **env: str) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     done = subprocess.run(
-        [sys.executable, "-c", CLIENT, str(home)],
+        [sys.executable, "-c", script, str(home)],
         env=base | env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -46,6 +53,16 @@ def run_client(home: Path, **env: str) -> dict:
 
 def server_pid(home: Path) -> int:
     return int(json.loads((home / STATE_FILE).read_text())["pid"])
+
+
+def test_an_api_started_in_the_background_is_the_one_the_command_and_the_next_use(tmp_path):
+    home = tmp_path / "prefect"
+    first = run_client(home, CLIENT_SOON, **{IDLE_ENV: "8"})
+    assert first["url"] == first["env"] and first["url"].startswith("http://127.0.0.1:")
+    pid = server_pid(home)
+    second = run_client(home, **{IDLE_ENV: "8"})
+    assert second["url"] == first["url"] and server_pid(home) == pid
+    assert stop(home) and not is_alive(pid)
 
 
 def test_commands_share_one_api_that_stops_once_idle_with_no_client(tmp_path):
