@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from prefect.context import refresh_global_settings_context
+
 
 def invoke(*args: str, cwd: Path) -> Any:
     from typer.testing import CliRunner
@@ -24,3 +26,4 @@ def invoke(*args: str, cwd: Path) -> Any:
         os.environ.clear()
         os.environ.update(saved)
         logging.getLogger("driftline.services.alerts").setLevel(level)
+        refresh_global_settings_context()  # the command pointed Prefect at its project; undo it
