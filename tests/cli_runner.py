@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prefect.context import refresh_global_settings_context
+import prefect.context
 
 
 def invoke(*args: str, cwd: Path) -> Any:
@@ -17,6 +17,7 @@ def invoke(*args: str, cwd: Path) -> Any:
     from driftline.cli.app import app
 
     saved, here = dict(os.environ), Path.cwd()
+    settings = prefect.context.GLOBAL_SETTINGS_CONTEXT
     level = logging.getLogger("driftline.services.alerts").level
     try:
         os.chdir(cwd)
@@ -26,4 +27,4 @@ def invoke(*args: str, cwd: Path) -> Any:
         os.environ.clear()
         os.environ.update(saved)
         logging.getLogger("driftline.services.alerts").setLevel(level)
-        refresh_global_settings_context()  # the command pointed Prefect at its project; undo it
+        prefect.context.GLOBAL_SETTINGS_CONTEXT = settings  # the command pointed Prefect at its project

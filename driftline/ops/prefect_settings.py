@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 
-from prefect.context import refresh_global_settings_context
+from prefect.context import SettingsContext, refresh_global_settings_context
 from prefect.logging.configuration import setup_logging
 
 
@@ -21,7 +21,13 @@ def reload() -> None:
 
     Prefect makes its home folder when it reads its settings, but not the parents: a command that
     creates nothing (a read-only one, or one that fails on a broken project) has none, and runs
-    no flow, so Prefect's warning about it is noise here."""
+    no flow, so Prefect's warning about it is noise here.
+
+    Settings a caller entered itself (Prefect's test harness, `temporary_settings`) stand: the
+    harness also makes them the process-wide settings that other threads see, and re-reading the
+    environment would point those threads elsewhere."""
+    if SettingsContext.__var__.get(None) is not None:
+        return
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Failed to create the Prefect home directory")
         refresh_global_settings_context()
