@@ -13,7 +13,8 @@ from __future__ import annotations
 import warnings
 
 from prefect.context import SettingsContext, refresh_global_settings_context
-from prefect.logging.configuration import setup_logging
+from prefect.logging import configuration as prefect_logging
+from prefect.settings import PREFECT_LOGGING_SETTINGS_PATH
 
 
 def reload() -> None:
@@ -31,4 +32,22 @@ def reload() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Failed to create the Prefect home directory")
         refresh_global_settings_context()
-    setup_logging(incremental=False)
+    if _logging_config() != _applied_logging_config():
+        prefect_logging.setup_logging(incremental=False)
+
+
+def _logging_config() -> dict[str, object]:
+    """The logging configuration Prefect would set up from the current settings."""
+    custom = PREFECT_LOGGING_SETTINGS_PATH.value()
+    path = custom if custom.exists() else prefect_logging.DEFAULT_LOGGING_SETTINGS_PATH
+    return prefect_logging.load_logging_config(path)
+
+
+def _applied_logging_config() -> dict[str, object]:
+    """The configuration this process set up last, without the incremental flag.
+
+    Setting logging up again closes and flushes every handler, Prefect's API log handler among
+    them, which waits on the log worker of a flow that may still be finishing in another thread
+    (a command run in-process by the tests hung there for 15 minutes). When nothing changed,
+    there is nothing to set up."""
+    return {k: v for k, v in prefect_logging.PROCESS_LOGGING_CONFIG.items() if k != "incremental"}
