@@ -9,26 +9,29 @@ which side changed, so an edit made in either place is what the other shows afte
     live == last, yaml != last  → yaml or `schedule set` changed it: apply it live ("push")
     both changed, differently   → yaml wins, and the UI value it replaced is reported ("conflict")
 
-The Prefect side speaks the server's REST API with the standard library (a handful of calls),
-so this module stays cheap to import and free of the Prefect client.
+The Prefect side goes through Prefect's own client (`SyncPrefectClient`), which also retries a
+busy server's 502/503 (a SQLite-backed server answers 503 "database is locked").
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
 import re
-import time
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 import yaml
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
 logger = logging.getLogger(__name__)
 
@@ -230,18 +233,16 @@ def reconcile(
     )
 
 
-# --- the live deployment (Prefect REST API) ------------------------------------------------------
-
-
-_TRANSIENT = frozenset({502, 503, 504})
-_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+# --- the live deployment (Prefect's client) --------------------------------------------------------
 
 
 class PrefectApi:
-    """The few Prefect REST calls the schedule needs; ``api_url`` ends in ``/api``.
+    """The Prefect server calls Driftline makes, through Prefect's client; ``api_url`` ends in
+    ``/api``.
 
-    ``auth_string`` (``user:secret``) is sent as HTTP basic auth, as Prefect's own client does
-    with ``PREFECT_API_AUTH_STRING``, to a server started with an auth string.
+    ``auth_string`` (``user:secret``) is sent as HTTP basic auth, as with
+    ``PREFECT_API_AUTH_STRING``, to a server started with an auth string. Every failure (an HTTP
+    error after Prefect's retries, an unreachable server) is a ``ScheduleError`` naming the call.
     """
 
     def __init__(
@@ -249,51 +250,69 @@ class PrefectApi:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self._headers = {"Content-Type": "application/json"}
-        if auth_string:
-            token = base64.b64encode(auth_string.encode()).decode()
-            self._headers["Authorization"] = f"Basic {token}"
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.auth_string = auth_string
+
+    @contextmanager
+    def _client(self, what: str) -> Iterator[SyncPrefectClient]:
+        # trust_env off: these are the project's own servers, never reached through a proxy.
+        settings = {"timeout": self.timeout, "trust_env": False}
+        try:
+            with SyncPrefectClient(
+                self.api_url, auth_string=self.auth_string, httpx_settings=settings
+            ) as client:
+                yield client
+        except ObjectNotFound:
+            raise
+        except PrefectHTTPStatusError as err:
+            response = err.response
+            detail = response.text[:300]
+            raise ScheduleError(f"Prefect API {what}: HTTP {response.status_code} {detail}") from None
+        except httpx.HTTPError as err:
+            raise ScheduleError(f"Prefect API at {self.api_url} unreachable ({what}): {err}") from None
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        """One JSON request; returns the decoded body (None if empty, or on 404 for GET).
-
-        Raises:
-            ScheduleError: on any other HTTP error or an unreachable server.
-        """
-        data = None if body is None else json.dumps(body).encode()
-        for delay in (*_RETRY_DELAYS_S, None):
-            request = urllib.request.Request(
-                f"{self.api_url}{path}",
-                data=data,
-                method=method,
-                headers=self._headers,
-            )
+        """One JSON request to ``path`` under the API; the decoded body (None if empty, or on 404
+        for GET). For calls Prefect's client has no method for."""
+        with self._client(f"{method} {path}") as client:
             try:
-                with self._opener.open(request, timeout=self.timeout) as response:
-                    payload = response.read()
-            except urllib.error.HTTPError as err:
-                if err.code == 404 and method == "GET":
+                response = client.request(method, path, json=body)  # type: ignore[arg-type]
+            except PrefectHTTPStatusError as err:
+                if err.response.status_code == 404 and method == "GET":
                     return None
-                if err.code in _TRANSIENT and delay is not None:
-                    # A busy SQLite-backed Prefect server answers 503 ("database is locked").
-                    time.sleep(delay)
-                    continue
-                detail = err.read().decode(errors="replace")[:300]
-                raise ScheduleError(f"Prefect API {method} {path}: HTTP {err.code} {detail}") from None
-            except OSError as err:
-                raise ScheduleError(f"Prefect API at {self.api_url} unreachable: {err}") from None
-            return json.loads(payload) if payload else None
-        raise AssertionError("unreachable")  # the last attempt returns or raises
+                raise
+            return response.json() if response.content else None
 
     def deployment(self, flow: str, name: str) -> dict[str, Any] | None:
-        return self.call("GET", f"/deployments/name/{flow}/{name}")  # type: ignore[no-any-return]
+        """The deployment as the API returns it; None when there is none."""
+        try:
+            with self._client(f"read deployment {flow}/{name}") as client:
+                return client.read_deployment_by_name(f"{flow}/{name}").model_dump(mode="json")
+        except ObjectNotFound:
+            return None
 
     def deployments(self) -> list[dict[str, Any]]:
-        return self.call("POST", "/deployments/filter", {"limit": 200}) or []
+        with self._client("read deployments") as client:
+            return [d.model_dump(mode="json") for d in client.read_deployments(limit=200)]
 
     def resume(self, deployment_id: str) -> None:
-        self.call("POST", f"/deployments/{deployment_id}/resume_deployment")
+        with self._client(f"resume deployment {deployment_id}") as client:
+            client.resume_deployment(deployment_id)
+
+    def set_cron(self, deployment: dict[str, Any], schedule: RetrainSchedule) -> None:
+        """Give ``deployment`` exactly ``schedule``: its one schedule updated in place, or the old
+        ones deleted and the new one (if any) created."""
+        dep_id, existing = deployment["id"], deployment.get("schedules") or []
+        cron = None if schedule.cron is None else CronSchedule(cron=schedule.cron, timezone=schedule.timezone)
+        with self._client(f"set the schedule of deployment {dep_id}") as client:
+            if cron is not None and len(existing) == 1:
+                client.update_deployment_schedule(dep_id, existing[0]["id"], active=True, schedule=cron)
+                return
+            for entry in existing:
+                client.delete_deployment_schedule(dep_id, entry["id"])
+            if cron is not None:
+                client.create_deployment_schedules(
+                    dep_id, [DeploymentScheduleCreate(schedule=cron, active=True)]
+                )
 
 
 def live_schedule(api: PrefectApi) -> RetrainSchedule | None:
@@ -322,19 +341,7 @@ def apply_live_schedule(api: PrefectApi, schedule: RetrainSchedule) -> bool:
     deployment = api.deployment(RETRAIN_FLOW, RETRAIN_DEPLOYMENT)
     if deployment is None:
         return False
-    dep_id, existing = deployment["id"], deployment.get("schedules") or []
-    spec = {"cron": schedule.cron, "timezone": schedule.timezone} if schedule.cron else None
-    if spec is not None and len(existing) == 1:
-        api.call(
-            "PATCH",
-            f"/deployments/{dep_id}/schedules/{existing[0]['id']}",
-            {"schedule": spec, "active": True},
-        )
-        return True
-    for entry in existing:
-        api.call("DELETE", f"/deployments/{dep_id}/schedules/{entry['id']}")
-    if spec is not None:
-        api.call("POST", f"/deployments/{dep_id}/schedules", [{"schedule": spec, "active": True}])
+    api.set_cron(deployment, schedule)
     return True
 
 

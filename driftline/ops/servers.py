@@ -103,7 +103,7 @@ def client_env(cfg: DriftlineConfig, urls: ServerUrls) -> dict[str, str]:
 
 
 def prefect_client(cfg: DriftlineConfig, urls: ServerUrls) -> PrefectApi:
-    """The REST helper for the running Prefect server, with its auth string when it has one."""
+    """Prefect's client for the running Prefect server, with its auth string when it has one."""
     creds = read_credentials(servers_dir(cfg)) if urls.prefect_auth else None
     return PrefectApi(urls.prefect_api, auth_string=creds.prefect_auth_string if creds else None)
 
