@@ -17,7 +17,7 @@ from models.metrics import BatchMetric
 from models.spec import higher_is_better
 from models.train import Predictions
 
-MODES: tuple[str, ...] = ("non_inferiority", "superiority")
+MODES: tuple[str, ...] = ("estimate", "non_inferiority", "superiority")
 METRIC_NAMES = {"auc": "AUC", "macro_f1": "macro F1", "f1": "F1", "rmse": "RMSE", "mae": "MAE", "r2": "R2"}
 
 
@@ -37,9 +37,10 @@ class GateRules:
 
     Attributes:
         metric: metric compared (e.g. ``auc``, ``macro_f1``, ``rmse``).
-        mode: ``non_inferiority`` (CI lower bound of the difference above ``-margin``) or
-            ``superiority`` (lower bound above 0).
-        margin: tolerated loss against the champion.
+        mode: ``estimate`` (the difference itself at least 0: the challenger scores at least as
+            well on the holdout; the CI is reported), ``non_inferiority`` (CI lower bound of the
+            difference above ``-margin``) or ``superiority`` (lower bound above 0).
+        margin: tolerated loss against the champion (``non_inferiority``).
         min_rows: fewer labeled holdout rows than this rejects outright.
         n_bootstrap, confidence, seed: paired bootstrap of the difference.
         slices: slice columns whose groups must not regress by more than ``slice_margin``
@@ -54,7 +55,7 @@ class GateRules:
     """
 
     metric: str
-    mode: Literal["non_inferiority", "superiority"] = "non_inferiority"
+    mode: Literal["estimate", "non_inferiority", "superiority"] = "estimate"
     margin: float = 0.01
     min_rows: int = 100
     n_bootstrap: int = 500
@@ -170,17 +171,27 @@ def baseline_rule(judge: Judge, chal: float, base: float, gains: np.ndarray) -> 
 
 
 def champion_rule(judge: Judge, chal: float, champ: float, ci: tuple[float, float] | None) -> RuleOutcome:
-    """Non-inferiority (lower bound above -margin) or superiority (above 0) against the champion."""
+    """Against the champion: non-inferiority (CI lower bound above -margin), superiority (above 0),
+    or the estimate (the difference itself at least 0)."""
     rules = judge.rules
-    inferiority = rules.mode == "non_inferiority"
-    floor = -rules.margin * judge.scale(champ) if inferiority else 0.0
+    difference = judge.orient * (chal - champ)
+    head = (
+        f"challenger {judge.label} {fmt(chal)} vs champion {fmt(champ)}: difference "
+        f"{fmt_signed(difference)}, {_ci_text(ci, rules.confidence)}"
+    )
+    if rules.mode == "estimate":
+        ok = ci is not None and difference >= 0
+        verdict = "at least" if ok else "below"
+        return RuleOutcome(
+            rules.mode, ok, f"{head}, the challenger scores {verdict} the champion on the holdout"
+        )
+    floor = -rules.margin * judge.scale(champ) if rules.mode == "non_inferiority" else 0.0
     ok = ci is not None and ci[0] > floor
     return RuleOutcome(
         rules.mode,
         ok,
-        f"challenger {judge.label} {fmt(chal)} vs champion {fmt(champ)}: difference "
-        f"{fmt_signed(judge.orient * (chal - champ))}, {_ci_text(ci, rules.confidence)}, lower bound "
-        f"{'above' if ok else 'not above'} {fmt_signed(floor)} ({rules.mode.replace('_', '-')})",
+        f"{head}, lower bound {'above' if ok else 'not above'} {fmt_signed(floor)} "
+        f"({rules.mode.replace('_', '-')})",
     )
 
 

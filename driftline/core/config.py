@@ -160,13 +160,17 @@ class GateConfig(_Section):
     """The shadow comparison gate."""
 
     mode: Literal["holdout", "shadow"] = "holdout"
-    rule: Literal["non_inferiority", "superiority"] = "non_inferiority"
+    rule: Literal["estimate", "non_inferiority", "superiority"] = Field(
+        "estimate",
+        description="Against the champion: `estimate` (the challenger scores at least as well on the "
+        "holdout), `non_inferiority` (the interval's lower bound above -margin) or `superiority` (above 0).",
+    )
     metric: str | None = Field(None, description="Default: auc / macro_f1 / rmse by task.")
     margin: float = Field(
         0.01,
         ge=0,
-        description="Non-inferiority margin: metric units for AUC, F1, accuracy and R²; for RMSE and MAE "
-        "a fraction of the champion's value (0.01: 1%).",
+        description="Non-inferiority margin (rule `non_inferiority`): metric units for AUC, F1, accuracy "
+        "and R²; for RMSE and MAE a fraction of the champion's value (0.01: 1%).",
     )
     min_rows: int = Field(100, ge=1, description="Holdout rows the gate needs to judge.")
     n_bootstrap: int = Field(500, ge=50)

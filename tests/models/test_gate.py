@@ -48,9 +48,11 @@ def test_clearly_better_challenger_is_promoted() -> None:
     assert d.promote and d.verdict == "promote" and d.case == "compared"
     assert d.difference == pytest.approx(d.challenger - d.champion)
     assert 0 < d.ci_low < d.difference < d.ci_high
-    assert [r.name for r in d.rules] == ["min_rows", "beats_baseline", "non_inferiority"]
+    assert [r.name for r in d.rules] == ["min_rows", "beats_baseline", "estimate"]  # the default rule
     assert d.reasons == [r.message for r in d.rules]  # promoted: every reason
-    assert "vs champion" in d.reasons[2] and "lower bound above -0.010 (non-inferiority)" in d.reasons[2]
+    assert "vs champion" in d.reasons[2] and "scores at least the champion on the holdout" in d.reasons[2]
+    ni = _gate(y, _scores(y, 1.5, 1), _scores(y, 0.7, 2), mode="non_inferiority")
+    assert ni.promote and "lower bound above -0.010 (non-inferiority)" in ni.reasons[2]
 
 
 def test_clearly_worse_challenger_is_rejected() -> None:
@@ -58,7 +60,13 @@ def test_clearly_worse_challenger_is_rejected() -> None:
     d = _gate(y, _scores(y, 0.7, 1), _scores(y, 1.5, 2))
     assert not d.promote and d.verdict == "reject"
     assert d.difference < 0 and d.ci_high < 0
-    assert len(d.reasons) == 1 and "not above -0.010 (non-inferiority)" in d.reasons[0]
+    assert len(d.reasons) == 1 and "scores below the champion on the holdout" in d.reasons[0]
+    ni = _gate(y, _scores(y, 0.7, 1), _scores(y, 1.5, 2), mode="non_inferiority")
+    assert (
+        not ni.promote
+        and ni.reasons == [ni.reasons[0]]
+        and "not above -0.010 (non-inferiority)" in ni.reasons[0]
+    )
     assert d.summary().startswith("REJECT (compared, n=2000): AUC")
     assert "\n" not in d.summary()
 
@@ -69,13 +77,33 @@ def test_within_margin_passes_non_inferiority_but_not_superiority() -> None:
     rng = np.random.default_rng(5)
     jitter = champion.score + rng.normal(scale=0.03, size=N)  # slightly worse, paired
     challenger = Predictions(champion.label, jitter)
-    ni = _gate(y, challenger, champion, margin=0.01)
+    ni = _gate(y, challenger, champion, mode="non_inferiority", margin=0.01)
     assert -0.01 < ni.ci_low < 0, ni.summary()
     assert ni.promote
     sup = _gate(y, challenger, champion, mode="superiority")
     assert not sup.promote
     assert sup.ci_low == ni.ci_low  # same seed, same resamples
     assert "not above +0.000 (superiority)" in sup.reasons[0]
+
+
+def test_the_estimate_rule_promotes_on_the_point_difference_whatever_the_interval() -> None:
+    y = _truth(300)  # a small holdout: two models of equal skill differ by noise
+    champion = _scores(y, 0.5, 32)
+    ahead = _gate(y, _scores(y, 0.5, 34), champion, mode="estimate")
+    assert 0 < ahead.difference < 0.03 and ahead.ci_low < -0.01, ahead.summary()
+    assert ahead.promote
+    assert not _gate(
+        y, _scores(y, 0.5, 34), champion, mode="non_inferiority"
+    ).promote  # it asks for the interval
+    assert "scores at least the champion on the holdout" in ahead.reasons[-1]
+    behind = _gate(y, _scores(y, 0.5, 57), champion, mode="estimate")
+    assert -0.01 < behind.difference < 0, behind.summary()  # within the margin, but behind
+    assert not behind.promote
+    assert behind.reasons == [
+        f"challenger AUC {behind.challenger:.3f} vs champion {behind.champion:.3f}: difference "
+        f"{behind.difference:+.3f}, 95% CI [{behind.ci_low:+.3f}, {behind.ci_high:+.3f}], "
+        "the challenger scores below the champion on the holdout"
+    ]
 
 
 def test_too_few_rows_rejects_without_bootstrap() -> None:
@@ -98,7 +126,7 @@ def test_slice_regression_rejects() -> None:
     )
     d = _gate(y, challenger, champion, slices=("region",), _slices={"region": region})
     outcomes = {r.name: r for r in d.rules}
-    assert outcomes["non_inferiority"].passed and outcomes["beats_baseline"].passed
+    assert outcomes["estimate"].passed and outcomes["beats_baseline"].passed
     assert not outcomes["slice:region"].passed and not d.promote
     assert "'south' (n=300)" in d.reasons[0] and "below -0.050" in d.reasons[0]
     # the same slice, with groups below slice_min_rows, is not judged

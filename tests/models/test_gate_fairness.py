@@ -71,10 +71,10 @@ def test_a_challenger_that_widens_the_disparity_is_rejected_with_the_numbers() -
     assert [r.name for r in decision.rules] == [
         "min_rows",
         "beats_baseline",
-        "non_inferiority",
+        "estimate",
         "fairness:sex",
     ]
-    assert outcomes["non_inferiority"].passed and outcomes["beats_baseline"].passed  # AUC is the same
+    assert outcomes["estimate"].passed and outcomes["beats_baseline"].passed  # AUC is the same
     assert not outcomes["fairness:sex"].passed and not decision.promote
     (reason,) = decision.reasons
     assert reason.startswith("fairness 'sex' (equalized-odds difference, 2 groups with >= 50 rows): ")
@@ -143,7 +143,7 @@ def test_the_rule_is_absent_when_disabled_or_without_sensitive_columns() -> None
         _gate(y, unfair, champion, fairness=()),
     ):
         assert decision.promote
-        assert [r.name for r in decision.rules] == ["min_rows", "beats_baseline", "non_inferiority"]
+        assert [r.name for r in decision.rules] == ["min_rows", "beats_baseline", "estimate"]
 
 
 def test_too_few_rows_per_group_is_not_checked() -> None:

@@ -17,9 +17,9 @@ def _regression(values: np.ndarray) -> Predictions:
 
 @pytest.mark.parametrize("unit", [0.01, 1.0, 1000.0])
 def test_an_rmse_gate_decides_the_same_in_any_unit(unit: float) -> None:
-    """In any unit: the same models get the same verdict. The challenger's RMSE is
-    0.5% above the champion's, inside the default 1% margin. With the margin in metric units (0.01)
-    it passed at unit 0.01 and failed at 1 and 1000."""
+    """In any unit: the same models get the same verdict. The challenger's RMSE is 0.5% above the
+    champion's, inside the 1% non-inferiority margin (`gate.margin`'s default). With the margin in
+    metric units (0.01) it passed at unit 0.01 and failed at 1 and 1000."""
     rng = np.random.default_rng(0)
     y = rng.normal(40.0, 10.0, 2_000)
     champion = y + rng.normal(0.0, 5.0, y.size)
@@ -29,7 +29,7 @@ def test_an_rmse_gate_decides_the_same_in_any_unit(unit: float) -> None:
         challenger=_regression(challenger * unit),
         champion=_regression(champion * unit),
         baseline=_regression(np.full(y.size, y.mean() * unit)),
-        rules=gate_rules(GateConfig(), metric="rmse"),
+        rules=gate_rules(GateConfig(rule="non_inferiority"), metric="rmse"),
         task="regression",
     )
     assert decision.promote, decision.summary()
