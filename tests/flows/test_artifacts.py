@@ -343,7 +343,7 @@ def test_the_gate_decision_for_each_return_shape_of_run_retrain() -> None:
     )
     assert "# Gate: v6 REJECTED" in text["rejected"] and "Gated as" not in text["rejected"]
     assert worse["reasons"] and all(md(r) in text["rejected"] for r in worse["reasons"])
-    assert "| non\\_inferiority | **FAIL** |" in text["rejected"]
+    assert "| estimate | **FAIL** |" in text["rejected"]
     assert "# Gate: v7 PROMOTED" in text["shadowgate"]
     assert "v8 IN SHADOW" in text["shadow"] and "no gate ran" in text["shadow"]
     assert "NOT ENOUGH DATA" in text["nodata"] and "only 120 labeled rows (minimum 300)" in text["nodata"]
