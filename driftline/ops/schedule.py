@@ -32,6 +32,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ class PrefectApi:
         """Give ``deployment`` exactly ``schedule``: its one schedule updated in place, or the old
         ones deleted and the new one (if any) created."""
         dep_id, existing = deployment["id"], deployment.get("schedules") or []
-        cron = None if schedule.cron is None else CronSchedule(cron=schedule.cron, timezone=schedule.timezone)
+        cron = None if schedule.cron is None else _cron_schedule(schedule)
         with self._client(f"set the schedule of deployment {dep_id}") as client:
             if cron is not None and len(existing) == 1:
                 client.update_deployment_schedule(dep_id, existing[0]["id"], active=True, schedule=cron)
@@ -313,6 +314,15 @@ class PrefectApi:
                 client.create_deployment_schedules(
                     dep_id, [DeploymentScheduleCreate(schedule=cron, active=True)]
                 )
+
+
+def _cron_schedule(schedule: RetrainSchedule) -> CronSchedule:
+    """Prefect's schedule object; a value it refuses (e.g. minute 61) is a ScheduleError."""
+    try:
+        return CronSchedule(cron=schedule.cron, timezone=schedule.timezone)
+    except ValidationError as err:
+        reason = err.errors()[0]["msg"] if err.errors() else str(err)
+        raise ScheduleError(f"Prefect refuses the retrain schedule {schedule.cron!r}: {reason}") from None
 
 
 def live_schedule(api: PrefectApi) -> RetrainSchedule | None:
