@@ -6,14 +6,18 @@ Rules (all thresholds are arguments of ``decide_retrain``):
 * **drift** – at least ``drift_k`` of the last ``drift_m`` batches had dataset drift
   (fewer batches than ``drift_m`` so far: the window is what exists).
 * **performance** – the newest measured batch's realized metric is worse than the champion's holdout
-  metric by more than ``performance_tolerance``, as a *relative* degradation:
+  metric by more than ``performance_tolerance``. Small batches are pooled: the newest measured
+  batches back until they hold ``min_labeled_rows`` labeled rows, their metrics weighted by rows.
+  The degradation is *relative*:
   ``(champion - realized) / |champion|`` when higher is better,
   ``(realized - champion) / |champion|`` when lower is better (e.g. RMSE). A champion metric of
   exactly 0 makes the degradation the absolute difference. With ``use_estimate`` a batch whose
   labels have not arrived is judged by its *estimated* metric (CBPE, `monitoring.estimate`) instead:
   the newest batch with either value counts, its realized value first; reasons say "estimated".
 * gates, applied only when a rule fired: ``cooldown_batches`` since the last retrain and
-  ``min_labeled_rows`` labeled since then. A blocked decision keeps its ``triggers``.
+  ``min_labeled_rows`` labeled since then, but never more than ``cooldown_batches`` typical batches
+  hold (the median labeled rows per batch): on small batches the cooldown sets the pace. A blocked
+  decision keeps its ``triggers``.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ def decide_retrain(
                 tolerance=performance_tolerance,
                 metric_name=metric_name,
                 use_estimate=use_estimate,
+                pool_rows=min_labeled_rows,
             ),
         ),
     ]
@@ -128,10 +133,10 @@ def decide_retrain(
             f"cooldown: the last retrain was {_plural(batches_since_retrain, 'batch', 'batches')} "
             f"ago, the policy waits {_plural(cooldown_batches, 'batch', 'batches')}"
         )
-    if labeled_rows_since_retrain < min_labeled_rows:
+    needed, why = _rows_needed(history, min_labeled_rows=min_labeled_rows, cooldown=cooldown_batches)
+    if labeled_rows_since_retrain < needed:
         blockers.append(
-            f"only {labeled_rows_since_retrain:,} labeled rows since the last retrain "
-            f"(need {min_labeled_rows:,})"
+            f"only {labeled_rows_since_retrain:,} labeled rows since the last retrain (need {needed:,}{why})"
         )
     if blockers:
         return RetrainDecision(retrain=False, reasons=tuple(blockers + reasons), triggers=triggers)
@@ -191,6 +196,7 @@ def _performance_rule(
     tolerance: float,
     metric_name: str,
     use_estimate: bool = False,
+    pool_rows: int = 1,
 ) -> tuple[bool, str]:
     if not history:
         return False, "no performance check: no batches processed yet"
@@ -205,17 +211,21 @@ def _performance_rule(
             f"no performance check: batch {newest.batch_id} has no realized {metric_name} yet "
             f"({newest.labeled_rows:,} labeled rows)" + (" and no estimate" if use_estimate else "")
         )
-    newest, (value, estimated) = judged[-1]
+    pooled = _pool(judged, rows=pool_rows)
+    value = _weighted_mean([(v, max(b.labeled_rows, 1)) for b, (v, _) in pooled])
+    estimated = any(e for _, (_, e) in pooled)
+    rows = sum(b.labeled_rows for b, _ in pooled)
     worse_by = champion_metric - value if higher_is_better else value - champion_metric
     degradation = worse_by / abs(champion_metric) if champion_metric != 0 else worse_by
     side = "below" if higher_is_better else "above"
+    names = ", ".join(b.batch_id for b, _ in pooled)
+    where = f"batch {names}" if len(pooled) == 1 else f"the newest {len(pooled)} batches ({names})"
     if estimated:
         head = (
-            f"estimated {metric_name} {value:.3f} on batch {newest.batch_id} "
-            f"(no realized value yet, {newest.labeled_rows:,} labeled rows)"
+            f"estimated {metric_name} {value:.3f} on {where} (no realized value yet, {rows:,} labeled rows)"
         )
     else:
-        head = f"{metric_name} {value:.3f} on batch {newest.batch_id} ({newest.labeled_rows:,} labeled rows)"
+        head = f"{metric_name} {value:.3f} on {where} ({rows:,} labeled rows)"
     champion = f"the champion's holdout {champion_metric:.3f}"
     if degradation > tolerance:
         return True, f"{head} is {_pct(degradation)} {side} {champion} (tolerance {_pct(tolerance)})"
@@ -224,6 +234,48 @@ def _performance_rule(
     return False, (
         f"no performance trigger: {head} is {_pct(degradation)} {side} {champion}, "
         f"within tolerance {_pct(tolerance)}"
+    )
+
+
+def _pool(
+    judged: Sequence[tuple[BatchSignal, tuple[float, bool]]], *, rows: int
+) -> list[tuple[BatchSignal, tuple[float, bool]]]:
+    """The newest judged batches, back until they hold ``rows`` labeled rows (or all of them).
+
+    One small batch's metric is mostly noise (30 rows of macro-F1): judged alone against the
+    champion's holdout value it fires on chance. A batch that holds ``rows`` is judged alone, and
+    so is an estimate (a batch without labels: its rows are not known here); only realized values
+    are pooled."""
+    if judged[-1][1][1]:
+        return [judged[-1]]
+    pooled: list[tuple[BatchSignal, tuple[float, bool]]] = []
+    for item in reversed(judged):
+        if item[1][1]:  # an estimate: the pool stops at it
+            break
+        pooled.insert(0, item)
+        if sum(b.labeled_rows for b, _ in pooled) >= rows:
+            break
+    return pooled
+
+
+def _weighted_mean(values: Sequence[tuple[float, int]]) -> float:
+    return sum(v * w for v, w in values) / sum(w for _, w in values)
+
+
+def _rows_needed(history: Sequence[BatchSignal], *, min_labeled_rows: int, cooldown: int) -> tuple[int, str]:
+    """Labeled rows a retrain needs since the last one: ``min_labeled_rows``, but never more than
+    the cooldown's worth of batches. Where batches are small (30 labeled rows), 200 rows would hold
+    every retrain back for 7 batches whatever the drift; the cooldown then sets the pace instead."""
+    sizes = sorted(b.labeled_rows for b in history if b.labeled_rows > 0)
+    if not sizes or cooldown < 1:
+        return min_labeled_rows, ""
+    typical = sizes[len(sizes) // 2]
+    worth = typical * cooldown
+    if worth >= min_labeled_rows:
+        return min_labeled_rows, ""
+    return max(worth, 1), (
+        f": {_plural(cooldown, 'batch', 'batches')} of ~{typical:,} labeled rows, "
+        f"below policy.min_labeled_rows {min_labeled_rows:,}"
     )
 
 

@@ -241,7 +241,12 @@ class PolicyConfig(_Section):
     drift_m: int = Field(3, ge=1)
     performance_tolerance: float = Field(0.02, ge=0, description="Relative drop vs holdout metric.")
     cooldown_batches: int = Field(2, ge=0, description="Batches after a retrain with no retrain.")
-    min_labeled_rows: int = Field(200, ge=1, description="Labeled rows needed since last retrain.")
+    min_labeled_rows: int = Field(
+        200,
+        ge=1,
+        description="Labeled rows needed since the last retrain, at most `cooldown_batches` typical batches' "
+        "worth; also the rows the performance rule pools small batches to.",
+    )
     use_estimate: bool = Field(
         False,
         description="A batch whose labels have not arrived judges the performance trigger by its "

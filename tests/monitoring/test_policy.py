@@ -255,3 +255,43 @@ def test_policy_inputs_carry_the_stored_estimate_and_the_config_key_turns_it_on(
     assert decision.triggers == ("performance",)
     assert "estimated metric 0.580 on batch b1" in decision.reasons[0]
     assert parse_config(raw, base_dir=tmp_path).policy.use_estimate is False
+
+
+def small(batch_id: str, metric: float, rows: int = 30) -> BatchSignal:
+    """A 30-row batch, labeled, with its realized macro-F1."""
+    return BatchSignal(batch_id, False, 0.0, metric, rows)
+
+
+def test_small_batches_are_judged_pooled_until_they_hold_min_labeled_rows() -> None:
+    steady = [small(f"b{i}", m) for i, m in enumerate([0.47, 0.47, 0.48, 0.46, 0.47, 0.48, 0.30])]
+    decision = decide(
+        steady, champion_metric=0.45, min_labeled_rows=200, batches_since_retrain=7, metric_name="F1"
+    )
+    # alone, the newest 30 rows (0.30) are 33% below the champion; pooled over 210 rows they are not
+    assert decision.triggers == ()
+    assert decision.reasons[1] == (
+        "no performance trigger: F1 0.447 on the newest 7 batches (b0, b1, b2, b3, b4, b5, b6) "
+        "(210 labeled rows) is 0.6% below the champion's holdout 0.450, within tolerance 2%"
+    )
+    fallen = [small(f"b{i}", 0.30) for i in range(7)]
+    dropped = decide(fallen, champion_metric=0.45, min_labeled_rows=200, batches_since_retrain=7)
+    assert dropped.triggers == ("performance",) and "on the newest 7 batches" in dropped.reasons[0]
+    large = decide(
+        [small("b0", 0.45, 800), small("b1", 0.30, 800)], champion_metric=0.45, min_labeled_rows=200
+    )
+    assert large.triggers == ("performance",) and "on batch b1 (800 labeled rows)" in large.reasons[0]
+
+
+def test_where_batches_are_small_a_retrain_needs_the_cooldowns_worth_of_rows_not_more() -> None:
+    drifting = [BatchSignal(f"b{i}", True, 0.75, None, 30) for i in range(6)]
+    ready = decide(drifting, labeled_rows_since_retrain=60, min_labeled_rows=200, cooldown_batches=2)
+    assert ready.retrain and ready.triggers == ("drift",)
+    waiting = decide(drifting, labeled_rows_since_retrain=45, min_labeled_rows=200, cooldown_batches=2)
+    assert not waiting.retrain
+    assert waiting.reasons[0] == (
+        "only 45 labeled rows since the last retrain (need 60: 2 batches of ~30 labeled rows, "
+        "below policy.min_labeled_rows 200)"
+    )
+    large = [BatchSignal(f"b{i}", True, 0.75, None, 300) for i in range(6)]
+    held = decide(large, labeled_rows_since_retrain=150, min_labeled_rows=200, cooldown_batches=2)
+    assert held.reasons[0] == "only 150 labeled rows since the last retrain (need 200)"
