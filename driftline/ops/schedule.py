@@ -262,9 +262,7 @@ class PrefectApi:
                 self.api_url, auth_string=self.auth_string, httpx_settings=settings
             ) as client:
                 yield client
-        except ObjectNotFound:
-            raise
-        except PrefectHTTPStatusError as err:
+        except PrefectHTTPStatusError as err:  # ObjectNotFound (a 404 the client names) passes
             response = err.response
             detail = response.text[:300]
             raise ScheduleError(f"Prefect API {what}: HTTP {response.status_code} {detail}") from None
