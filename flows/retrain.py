@@ -60,6 +60,7 @@ def prefect_steps() -> RetrainSteps:
         window=t.window_task,
         long_window=t.long_window_task,
         fit=t.fit_task,
+        fit_both=t.fit_both_task,
         explain=t.explain_task,
         register=t.register_task,
         champion_predictions=t.champion_predictions_task,

@@ -39,6 +39,14 @@ def fit_task(
     return model
 
 
+@task(name="fit-candidates", cache_policy=NO_CACHE)
+def fit_both_task(ws: Workspace, frames: list[pd.DataFrame], facts: ProjectFacts) -> list[TrainedModel]:
+    models = steps.fit_both(ws, frames, facts)
+    rows = ", ".join(f"{len(frame):,}" for frame in frames)
+    get_run_logger().info("fitted %s on %s rows at the same time", models[0].estimator, rows)
+    return models
+
+
 @task(name="explain-candidate", cache_policy=NO_CACHE)
 def explain_task(ws: Workspace, model: TrainedModel, frame: pd.DataFrame, run_id: str) -> list[str]:
     return steps.explain(ws, model, frame, run_id, log=get_run_logger())

@@ -42,6 +42,7 @@ class RetrainSteps:
     window: Callable[..., tuple[WindowSelection, WindowData | None]] = retrain_steps.window
     long_window: Callable[..., WindowData | None] = retrain_steps.long_window
     fit: Callable[..., TrainedModel] = retrain_steps.fit
+    fit_both: Callable[..., list[TrainedModel]] = retrain_steps.fit_both
     explain: Callable[..., list[str]] = retrain_steps.explain
     register: Callable[..., str] = retrain_steps.register
     champion_predictions: Callable[..., tuple[str | None, Predictions | None]] = (
@@ -84,7 +85,7 @@ def run_retrain(
     if force and ws.config.gate.refit_on_promotion:
         return _forced_refit(r, data, facts, after_seq=after_seq, reason=reason)
     report(f"training a candidate on {len(data.train):,} rows")
-    model, data, choice = _adaptive_window(r, facts, s.fit(ws, data.train, facts), data)
+    model, data, choice = _adaptive_window(r, facts, data)
     registry = ws.registry
     run_id = registry.start_run(name="retrain", tags={Tag.KIND: "retrain", Tag.TRIGGER: reason})
     try:
@@ -330,16 +331,17 @@ def _recorded(
 
 
 def _adaptive_window(
-    r: Run, facts: ProjectFacts, model: TrainedModel, data: WindowData
+    r: Run, facts: ProjectFacts, data: WindowData
 ) -> tuple[TrainedModel, WindowData, dict[str, Any]]:
-    """`window.adaptive`: fit the same recipe on the long window too and keep the model (and its
-    window) that scores better on the shared holdout; the gate then judges the one kept."""
+    """Fit the recipe on the recent window and, with `window.adaptive`, on the long window too (both
+    at once) and keep the model (and its window) that scores better on the shared holdout; the
+    gate then judges the one kept."""
     ws, s = r.ws, r.steps
     long = s.long_window(ws, facts, data)
     if long is None:
-        return model, data, {"summary": "recent window", "metrics": {}}
+        return s.fit(ws, data.train, facts), data, {"summary": "recent window", "metrics": {}}
     target, metric = ws.config.data.target, facts.metric
-    long_model = s.fit(ws, long.train, facts)
+    model, long_model = s.fit_both(ws, [data.train, long.train], facts)
     short_score = s.holdout(model, data.holdout, target=target)[1].get(metric)
     long_score = s.holdout(long_model, long.holdout, target=target)[1].get(metric)
     metrics = {f"window_recent_{metric}": short_score, f"window_long_{metric}": long_score}

@@ -5,8 +5,12 @@ orchestrator is wanted."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +57,27 @@ def fit(
 ) -> TrainedModel:
     """The project's recipe (or `estimator` with its defaults) fitted on `frame`'s labeled rows,
     reviewed labels weighted as configured."""
+    return _fit_job(ws, frame, facts, estimator)()
+
+
+def fit_both(ws: Workspace, frames: Sequence[pd.DataFrame], facts: ProjectFacts) -> list[TrainedModel]:
+    """The project's recipe fitted on each of `frames` at the same time, one thread each (the
+    adaptive window's recent and long windows). scikit-learn's gradient boosting releases the GIL
+    while it bins, builds histograms and splits, so two fits use two cores; the result is the
+    same as fitting one after the other (each fit has its own seeded estimator)."""
+    jobs = [_fit_job(ws, frame, facts, None) for frame in frames]  # label weights read here
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="fit") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+        return [future.result() for future in futures]
+
+
+def _fit_job(
+    ws: Workspace, frame: pd.DataFrame, facts: ProjectFacts, estimator: str | None
+) -> Callable[[], TrainedModel]:
+    """A fit ready to run anywhere: its state-store reads (the label weights) are done now."""
     m = ws.config.model
-    return fit_model(
+    return partial(
+        fit_model,
         frame,
         sample_weight=label_weights(ws.state, frame, review_weight=ws.config.review.weight),
         target=ws.config.data.target,
