@@ -10,6 +10,7 @@ import numpy as np
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.core.env import apply_process_env
+from driftline.core.preload import BATCH_CYCLE_LIBRARIES
 from driftline.core.progress import report
 from driftline.ops import local_api, prefect_settings
 from driftline.services.bootstrap import init_contract
@@ -61,7 +62,7 @@ def init_project(
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)
-    local_api.connect(cfg.prefect_home)  # waits for the start above
+    local_api.connect(cfg.prefect_home, preload=BATCH_CYCLE_LIBRARIES)  # waits for the start above
     prefect_settings.reload()
     if time_column:
         frame = frame.sort_values(time_column, kind="stable")

@@ -22,11 +22,12 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from driftline.core.preload import importing
 from driftline.core.processes import (
     ManagedProcess,
     free_port,
@@ -59,18 +60,27 @@ def idle_seconds() -> float:
         return DEFAULT_IDLE_S
 
 
-def connect(prefect_home: Path) -> str | None:
+def connect(prefect_home: Path, *, preload: Sequence[str] = ()) -> str | None:
     """Point this process at the project's local API, starting it if none answers; returns its
     API URL. Does nothing (None) when an API is already set (``driftline up``, a test harness)
-    or the shared API is turned off."""
+    or the shared API is turned off.
+
+    `preload`: modules to import while this waits for the API to start (see
+    `driftline.core.preload`); imported before this returns, and not at all when an API answers
+    at once."""
     if os.environ.get("PREFECT_API_URL") or not enabled():
         return None
     home = prefect_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    with _locked(home):
-        _register_client(home, os.getpid())  # first: a new API must not see itself unused
-        running = running_api(home)
-        url = running.url if running is not None else _start(home).url
+    warming = importing(preload) if preload and running_api(home) is None else None
+    try:
+        with _locked(home):
+            _register_client(home, os.getpid())  # first: a new API must not see itself unused
+            running = running_api(home)
+            url = running.url if running is not None else _start(home).url
+    finally:
+        if warming is not None:
+            warming.join()
     os.environ["PREFECT_API_URL"] = f"{url}/api"
     return f"{url}/api"
 
