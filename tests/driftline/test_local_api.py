@@ -24,13 +24,14 @@ from driftline.core.env import apply_process_env
 apply_process_env()
 from driftline.ops import local_api
 url = local_api.connect(Path(sys.argv[1]))
+preloaded = "tabnanny" in sys.modules
 from prefect import flow, task
 @task
 def double(x): return 2 * x
 @flow
 def tiny(x): return double(x)
 assert tiny(21) == 42
-print(json.dumps({"url": url, "env": os.environ.get("PREFECT_API_URL")}))
+print(json.dumps({"url": url, "env": os.environ.get("PREFECT_API_URL"), "preloaded": preloaded}))
 """
 
 
@@ -38,6 +39,11 @@ print(json.dumps({"url": url, "env": os.environ.get("PREFECT_API_URL")}))
 CLIENT_SOON = CLIENT.replace(
     "url = local_api.connect(Path(sys.argv[1]))",
     "local_api.connect_soon(Path(sys.argv[1]))\nurl = local_api.connect(Path(sys.argv[1]))",
+)
+
+# Libraries the command will need are imported while it waits for an API to start, not otherwise.
+PRELOADING = CLIENT.replace(
+    "local_api.connect(Path(sys.argv[1]))", 'local_api.connect(Path(sys.argv[1]), preload=["tabnanny"])'
 )
 
 
@@ -63,6 +69,15 @@ def test_an_api_started_in_the_background_is_the_one_the_command_and_the_next_us
     second = run_client(home, **{IDLE_ENV: "8"})
     assert second["url"] == first["url"] and server_pid(home) == pid
     assert stop(home) and not is_alive(pid)
+
+
+def test_modules_are_preloaded_only_while_an_api_starts(tmp_path):
+    home = tmp_path / "prefect"
+    starting = run_client(home, PRELOADING, **{IDLE_ENV: "8"})
+    assert starting["url"].startswith("http://127.0.0.1:") and starting["preloaded"] is True
+    running = run_client(home, PRELOADING, **{IDLE_ENV: "8"})
+    assert running["url"] == starting["url"] and running["preloaded"] is False
+    assert stop(home)
 
 
 def test_commands_share_one_api_that_stops_once_idle_with_no_client(tmp_path):
