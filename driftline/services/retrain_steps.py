@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,9 +67,21 @@ def fit_both(ws: Workspace, frames: Sequence[pd.DataFrame], facts: ProjectFacts)
     while it bins, builds histograms and splits, so two fits use two cores; the result is the
     same as fitting one after the other (each fit has its own seeded estimator)."""
     jobs = [_fit_job(ws, frame, facts, None) for frame in frames]  # label weights read here
-    with ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="fit") as pool:
+    with ThreadPoolExecutor(max_workers=_fits_at_once(len(jobs)), thread_name_prefix="fit") as pool:
         futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
         return [future.result() for future in futures]
+
+
+def _fits_at_once(fits: int) -> int:
+    """How many fits may run at once without more OpenMP threads than cores: each fit uses
+    `OMP_NUM_THREADS` of them (Driftline sets 1; a user who sets more gets one fit at a time,
+    since oversubscribed OpenMP spin-waits made one fit 100x slower on this machine)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        per_fit = max(1, int(os.environ.get("OMP_NUM_THREADS", cores)))
+    except ValueError:
+        per_fit = cores
+    return max(1, min(fits, cores // per_fit))
 
 
 def _fit_job(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 from driftline.core.config import parse_config
 from driftline.services.bootstrap import init_contract
 from driftline.services.project import load_facts
-from driftline.services.retrain_steps import fit, fit_both
+from driftline.services.retrain_steps import _fits_at_once, fit, fit_both
 from driftline.services.workspace import Workspace
 from models.train import prepare_features
 from tests.streams import make_batch
@@ -41,3 +42,11 @@ def test_fitting_two_windows_at_once_gives_the_models_one_after_the_other_gives(
     # the two windows make different models: the comparison above is not of one model with itself
     recent_scores, long_scores = (m.pipeline.predict_proba(rows) for m in together)
     assert not np.array_equal(recent_scores, long_scores)
+
+
+def test_fits_run_one_at_a_time_when_each_would_take_every_core(monkeypatch) -> None:
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _fits_at_once(2) == min(2, cores)
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cores))
+    assert _fits_at_once(2) == 1
