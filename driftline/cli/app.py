@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ import typer
 from driftline.cli import alerts, batches, contract, demo, lifecycle, project, replay, review, servers
 from driftline.cli.common import DEBUG_ENV, EXIT_ERROR, debugging, err
 from driftline.core.env import apply_process_env, exit_on_sigterm
+from driftline.core.quick_exit import exit_now
 
 app = typer.Typer(
     name="driftline",
@@ -55,11 +55,13 @@ app.add_typer(servers.schedule_group, name="schedule")
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point; the process ends through `exit_now` (no interpreter teardown)."""
     apply_process_env()
     exit_on_sigterm()
     try:
         app()  # usage errors and exit codes are typer's (SystemExit); anything else lands below
+    except SystemExit as done:
+        exit_now(done.code)
     except Exception as e:  # routine errors get one line; --debug shows the trace
         if debugging():
             raise
@@ -69,4 +71,5 @@ def main() -> None:
             highlight=False,
             soft_wrap=True,  # one line, whatever the width (a pipe or a log file gets 80 columns)
         )
-        sys.exit(EXIT_ERROR)
+        exit_now(EXIT_ERROR)
+    exit_now(0)
