@@ -10,7 +10,8 @@ store. It creates a project from a 4,000-row history (12 numeric + 3 categorical
 a time column, a binary target that drifts slowly), then ingests 1,000-row batches through
 ``flows.batch_cycle.batch_cycle(..., allow_retrain=False)``. After batch 10 and after batch 100 it
 runs the ``retrain`` flow ``--repeats`` times with ``window.adaptive`` on (the default: the recent
-window and, beside it, every batch so far up to ``window.max_rows`` rows) and as many times with it
+window and, beside it, the long window: a uniform sample of every batch so far, at most
+``window.long_multiple`` times the recent window's rows) and as many times with it
 off (the recent ``window.batches`` only), in alternating order, and reports the median wall seconds
 of each and the ratio after-100 / after-10. SHAP is bounded by ``model.shap_rows`` in both.
 """

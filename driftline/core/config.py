@@ -133,10 +133,18 @@ class WindowConfig(_Section):
     expanding: bool = Field(False, description="Use every accepted batch instead of the last N.")
     adaptive: bool = Field(
         True,
-        description="Also fit on every accepted batch so far (newest `max_rows`) and keep whichever of "
-        "the two windows scores better on the same holdout.",
+        description="Also fit on a long window (every accepted batch so far, sampled to "
+        "`long_multiple` x the recent window) and keep whichever of the two windows scores better "
+        "on the same holdout.",
     )
-    max_rows: int = Field(200_000, ge=1, description="Newest labeled rows the adaptive long window keeps.")
+    long_multiple: float = Field(
+        2.0,
+        ge=1.0,
+        description="The adaptive long window fits a uniform sample of every batch so far of at most "
+        "this many times the recent window's training rows, so a retrain costs O(window), not "
+        "O(history).",
+    )
+    max_rows: int = Field(200_000, ge=1, description="At most this many rows in the adaptive long window.")
     holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")
     min_train_rows: int = Field(200, ge=1, description="Labeled rows a retrain needs to train on.")
     min_holdout_rows: int = Field(100, ge=1, description="Labeled rows held out for the gate.")

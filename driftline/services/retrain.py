@@ -353,8 +353,8 @@ def _adaptive_window(
     )
     chosen = "long window" if better_long else "recent window"
     summary = (
-        f"{chosen}: {metric} {_num(long_score)} on {len(long.train):,} rows (every batch so far) vs "
-        f"{_num(short_score)} on {len(data.train):,} rows (the last batches), same holdout"
+        f"{chosen}: {metric} {_num(long_score)} on {len(long.train):,} rows (drawn from every batch so "
+        f"far) vs {_num(short_score)} on {len(data.train):,} rows (the last batches), same holdout"
     )
     s.log.info("adaptive window: %s", summary)
     if better_long:

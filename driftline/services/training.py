@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data_contracts import review
@@ -60,8 +61,8 @@ def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = Fal
 
 
 def long_window(ws: Workspace, facts: ProjectFacts, short: WindowData) -> WindowData | None:
-    """`window.adaptive`: every accepted batch so far (its newest `window.max_rows` rows) with the
-    same holdout as `short`; None when off, when that adds no training batch or the holdouts differ."""
+    """`window.adaptive`: every accepted batch so far, sampled to a bounded size (`long_rows`), with
+    the same holdout as `short`; None when off, when that adds no training batch or the holdouts differ."""
     w = ws.config.window
     if not w.adaptive or w.expanding:
         return None
@@ -72,14 +73,29 @@ def long_window(ws: Workspace, facts: ProjectFacts, short: WindowData) -> Window
     same = [b.batch_id for b in data.holdout_batches] == [b.batch_id for b in short.holdout_batches]
     if not same or len(data.holdout) != len(short.holdout):
         return None
-    if len(data.train) > w.max_rows:
-        data = WindowData(
-            train=data.train.iloc[-w.max_rows :].reset_index(drop=True),
-            holdout=data.holdout,
-            train_batches=data.train_batches,
-            holdout_batches=data.holdout_batches,
-        )
-    return data
+    rows = long_rows(len(short.train), multiple=w.long_multiple, max_rows=w.max_rows)
+    train = uniform_sample(data.train, rows, seed=ws.config.model.seed)
+    return WindowData(
+        train=train,
+        holdout=data.holdout,
+        train_batches=data.train_batches,
+        holdout_batches=data.holdout_batches,
+    )
+
+
+def long_rows(recent_rows: int, *, multiple: float, max_rows: int) -> int:
+    """How many training rows the adaptive long window fits: `multiple` x the recent window's, at
+    most `max_rows`. It depends on the window's size, not on how long the stream has run."""
+    return max(1, min(max_rows, int(multiple * recent_rows)))
+
+
+def uniform_sample(frame: pd.DataFrame, rows: int, *, seed: int) -> pd.DataFrame:
+    """At most `rows` rows of `frame`, drawn uniformly (seeded) over its whole span and kept in
+    their original (time) order; a frame that small is returned whole."""
+    if len(frame) <= rows:
+        return frame
+    keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=rows, replace=False))
+    return frame.iloc[keep].reset_index(drop=True)
 
 
 def whole_window(data: WindowData) -> WindowData:
