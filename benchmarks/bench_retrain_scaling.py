@@ -11,9 +11,10 @@ a time column, a binary target that drifts slowly), then ingests 1,000-row batch
 ``flows.batch_cycle.batch_cycle(..., allow_retrain=False)``. After batch 10 and after batch 100 it
 runs the ``retrain`` flow ``--repeats`` times with ``window.adaptive`` on (the default: the recent
 window and, beside it, the long window: a uniform sample of every batch so far, at most
-``window.long_multiple`` times the recent window's rows) and as many times with it
-off (the recent ``window.batches`` only), in alternating order, and reports the median wall seconds
-of each and the ratio after-100 / after-10. SHAP is bounded by ``model.shap_rows`` in both.
+``window.long_multiple`` times the recent window's rows, or ``window.long_min_rows``) and as many
+times with it off (the recent ``window.batches`` only), in alternating order, and reports the
+median wall seconds of each and the ratio after-100 / after-10. SHAP is bounded by
+``model.shap_rows`` in both.
 """
 
 from __future__ import annotations

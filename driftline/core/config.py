@@ -141,8 +141,13 @@ class WindowConfig(_Section):
         2.0,
         ge=1.0,
         description="The adaptive long window fits a uniform sample of every batch so far of at most "
-        "this many times the recent window's training rows, so a retrain costs O(window), not "
-        "O(history).",
+        "this many times the recent window's training rows (or `long_min_rows`, if more), so a "
+        "retrain costs O(window), not O(history).",
+    )
+    long_min_rows: int = Field(
+        10_000,
+        ge=1,
+        description="The long window keeps every row up to this many (such fits take about a second).",
     )
     max_rows: int = Field(200_000, ge=1, description="At most this many rows in the adaptive long window.")
     holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")

@@ -73,7 +73,9 @@ def long_window(ws: Workspace, facts: ProjectFacts, short: WindowData) -> Window
     same = [b.batch_id for b in data.holdout_batches] == [b.batch_id for b in short.holdout_batches]
     if not same or len(data.holdout) != len(short.holdout):
         return None
-    rows = long_rows(len(short.train), multiple=w.long_multiple, max_rows=w.max_rows)
+    rows = long_rows(
+        len(short.train), multiple=w.long_multiple, min_rows=w.long_min_rows, max_rows=w.max_rows
+    )
     train = uniform_sample(data.train, rows, seed=ws.config.model.seed)
     return WindowData(
         train=train,
@@ -83,10 +85,11 @@ def long_window(ws: Workspace, facts: ProjectFacts, short: WindowData) -> Window
     )
 
 
-def long_rows(recent_rows: int, *, multiple: float, max_rows: int) -> int:
-    """How many training rows the adaptive long window fits: `multiple` x the recent window's, at
-    most `max_rows`. It depends on the window's size, not on how long the stream has run."""
-    return max(1, min(max_rows, int(multiple * recent_rows)))
+def long_rows(recent_rows: int, *, multiple: float, min_rows: int, max_rows: int) -> int:
+    """How many training rows the adaptive long window fits: `multiple` x the recent window's, or
+    `min_rows` if more (fits that small are cheap), and at most `max_rows`. It depends on the
+    window's size, not on how long the stream has run."""
+    return max(1, min(max_rows, max(min_rows, int(multiple * recent_rows))))
 
 
 def uniform_sample(frame: pd.DataFrame, rows: int, *, seed: int) -> pd.DataFrame:

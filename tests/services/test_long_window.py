@@ -24,7 +24,13 @@ def project(tmp_path: Path, **window: object) -> Workspace:
     settings = {
         "project": "long",
         "data": {"target": "y", "id_column": "event_id", "time_column": "ts"},
-        "window": {"batches": 3, "min_train_rows": 10, "min_holdout_rows": 10, **window},
+        "window": {
+            "batches": 3,
+            "min_train_rows": 10,
+            "min_holdout_rows": 10,
+            "long_min_rows": 100,
+            **window,
+        },
     }
     cfg = parse_config(settings, base_dir=tmp_path)
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -72,10 +78,12 @@ def test_the_long_window_is_bounded_by_the_recent_window_not_by_history(tmp_path
     assert len(long.train_batches) == count - 1  # lineage names every batch rows were drawn from
 
 
-def test_a_larger_multiple_keeps_more_history_and_max_rows_still_caps_it(tmp_path):
+def test_a_larger_multiple_or_floor_keeps_more_history_and_max_rows_still_caps_it(tmp_path):
     ws = project(tmp_path, long_multiple=4.0)
     add_labeled_batches(ws, 20)
     assert len(windows(ws)[1].train) == 4 * 3 * ROWS
+    floor = ws.config.window.model_copy(update={"long_min_rows": 6_000})
+    assert len(windows(Workspace(ws.config.model_copy(update={"window": floor})))[1].train) == 6_000
     window = ws.config.window.model_copy(update={"max_rows": 500})
     capped = Workspace(ws.config.model_copy(update={"window": window}))
     assert len(windows(capped)[1].train) == 500
@@ -100,7 +108,8 @@ def test_uniform_sample_is_seeded_ordered_and_leaves_small_frames_whole():
     assert training.uniform_sample(frame, 1000, seed=3) is frame
 
 
-def test_long_rows_is_a_multiple_of_the_recent_window_within_max_rows():
-    assert training.long_rows(5_000, multiple=2.0, max_rows=200_000) == 10_000
-    assert training.long_rows(5_000, multiple=2.0, max_rows=7_000) == 7_000
-    assert training.long_rows(0, multiple=2.0, max_rows=10) == 1
+def test_long_rows_is_a_multiple_of_the_recent_window_at_least_min_rows_within_max_rows():
+    assert training.long_rows(5_000, multiple=2.0, min_rows=1_000, max_rows=200_000) == 10_000
+    assert training.long_rows(5_000, multiple=2.0, min_rows=1_000, max_rows=7_000) == 7_000
+    assert training.long_rows(300, multiple=2.0, min_rows=1_000, max_rows=200_000) == 1_000
+    assert training.long_rows(300, multiple=2.0, min_rows=1_000, max_rows=800) == 800
