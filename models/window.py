@@ -202,3 +202,15 @@ def select_window(
     reason = "; ".join(problems) + f": {summary}" if problems else summary
     logger.info("window: %s", reason)
     return WindowSelection(tuple(train), holdout, not problems, reason)
+
+
+def spread_batches(batches: Sequence[BatchRef], max_rows: int) -> tuple[BatchRef, ...]:
+    """Batches spaced evenly over `batches` (the first and the newest always among them) whose
+    labeled rows add up to about `max_rows`; all of them when they hold no more than that. What a
+    long window reads is then bounded by `max_rows`, not by how many batches the stream has had."""
+    total = _rows(batches)
+    if total <= max_rows or len(batches) < 3:
+        return tuple(batches)
+    keep = max(2, min(len(batches), round(max_rows / (total / len(batches)))))
+    picks = sorted({round(i * (len(batches) - 1) / (keep - 1)) for i in range(keep)})
+    return tuple(batches[i] for i in picks)

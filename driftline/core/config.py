@@ -145,9 +145,9 @@ class WindowConfig(_Section):
         "retrain costs O(window), not O(history).",
     )
     long_min_rows: int = Field(
-        10_000,
+        20_000,
         ge=1,
-        description="The long window keeps every row up to this many (such fits take about a second).",
+        description="The long window keeps every row up to this many (such fits take a second or two).",
     )
     max_rows: int = Field(200_000, ge=1, description="At most this many rows in the adaptive long window.")
     holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -15,7 +15,7 @@ from driftline.services.datasets import labeled_frame
 from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
 from driftline.store.state import BatchRow
-from models.window import BatchRef, WindowSelection, select_window
+from models.window import BatchRef, WindowSelection, select_window, spread_batches
 
 PREDICTION_SCORE = "__prediction_score"
 
@@ -61,21 +61,25 @@ def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = Fal
 
 
 def long_window(ws: Workspace, facts: ProjectFacts, short: WindowData) -> WindowData | None:
-    """`window.adaptive`: every accepted batch so far, sampled to a bounded size (`long_rows`), with
-    the same holdout as `short`; None when off, when that adds no training batch or the holdouts differ."""
+    """`window.adaptive`: every accepted batch so far, sampled to a bounded size (`long_rows`): the
+    batches read are spread evenly over the history (`spread_batches`), their rows sampled
+    uniformly. The holdout is `short`'s; None when off, when that adds no training batch or the
+    holdouts differ."""
     w = ws.config.window
     if not w.adaptive or w.expanding:
         return None
     selection = select(ws, expanding=True)
     if not selection.ok or len(selection.train) <= len(short.train_batches):
         return None
+    rows = long_rows(
+        len(short.train), multiple=w.long_multiple, min_rows=w.long_min_rows, max_rows=w.max_rows
+    )
+    if selection.holdout_tail_rows is None:  # read only the batches the sample can use
+        selection = replace(selection, train=spread_batches(selection.train, rows))
     data = load_window(ws, selection, facts)
     same = [b.batch_id for b in data.holdout_batches] == [b.batch_id for b in short.holdout_batches]
     if not same or len(data.holdout) != len(short.holdout):
         return None
-    rows = long_rows(
-        len(short.train), multiple=w.long_multiple, min_rows=w.long_min_rows, max_rows=w.max_rows
-    )
     train = uniform_sample(data.train, rows, seed=ws.config.model.seed)
     return WindowData(
         train=train,

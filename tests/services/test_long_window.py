@@ -15,6 +15,7 @@ from driftline.services.bootstrap import init_contract
 from driftline.services.datasets import labels_of
 from driftline.services.project import load_facts
 from driftline.services.workspace import Workspace
+from models.window import BatchRef, spread_batches
 from tests.streams import make_batch
 
 ROWS = 400  # per batch
@@ -73,9 +74,11 @@ def test_the_long_window_is_bounded_by_the_recent_window_not_by_history(tmp_path
     # the sample spans the whole history, in time order, and the holdout is the recent window's
     drawn = long.train["__batch_id"]
     assert drawn.iloc[0] == "b000" and drawn.iloc[-1] == f"b{count - 2:03d}"
-    assert drawn.is_monotonic_increasing and drawn.nunique() > (count - 1) / 2
+    assert drawn.is_monotonic_increasing
+    assert drawn.nunique() == (count - 1 if count == 6 else cap // ROWS)  # only what it needs is read
     assert long.holdout["event_id"].tolist() == short.holdout["event_id"].tolist()
-    assert len(long.train_batches) == count - 1  # lineage names every batch rows were drawn from
+    # lineage names exactly the batches rows were drawn from
+    assert [b.batch_id for b in long.train_batches] == sorted(drawn.unique())
 
 
 def test_a_larger_multiple_or_floor_keeps_more_history_and_max_rows_still_caps_it(tmp_path):
@@ -96,6 +99,18 @@ def test_no_long_window_when_it_adds_no_batch_or_adaptive_is_off(tmp_path):
     off = project(tmp_path / "off", adaptive=False)
     add_labeled_batches(off, 8)
     assert windows(off)[1] is None
+
+
+def test_spread_batches_keeps_the_ends_and_spaces_the_rest_evenly():
+    refs = [
+        BatchRef(f"b{k}", received_order=k, rows=100, labeled_rows=100, start_time=None, end_time=None,
+                 status="accepted")
+        for k in range(21)
+    ]  # fmt: skip
+    picked = [r.received_order for r in spread_batches(refs, 500)]
+    assert picked == [0, 5, 10, 15, 20]
+    assert spread_batches(refs, 2_100) == tuple(refs)  # they fit: all of them
+    assert [r.received_order for r in spread_batches(refs, 1)] == [0, 20]
 
 
 def test_uniform_sample_is_seeded_ordered_and_leaves_small_frames_whole():
