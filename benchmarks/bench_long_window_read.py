@@ -30,10 +30,9 @@ def main() -> None:
     from driftline.core.env import apply_process_env
     from driftline.services import training
     from driftline.services.bootstrap import init_contract
-    from driftline.services.datasets import labels_of
     from driftline.services.project import load_facts
     from driftline.services.workspace import Workspace
-    from tests.streams import make_batch
+    from tests.streams import make_batch, record_labeled_batches
 
     apply_process_env()
     with tempfile.TemporaryDirectory(prefix="bench-long-window-") as tmp:
@@ -46,18 +45,7 @@ def main() -> None:
         facts = load_facts(ws)
         done = 0
         for checkpoint in CHECKPOINTS:
-            for k in range(done, checkpoint):
-                batch_id = f"b{k:04d}"
-                frame = make_batch(ROWS, seed=100 + k, start=10_000 + k * ROWS)
-                path = ws.root / "batches" / batch_id / "raw.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                frame.drop(columns=["y"]).to_parquet(path, index=False)
-                ws.state.add_batch(
-                    batch_id=batch_id, sha256=f"{k:064d}", source=f"{batch_id}.parquet",
-                    raw_path=str(path), status="accepted", rows=ROWS,
-                )  # fmt: skip
-                labels = labels_of(frame, batch_id=batch_id, target="y", id_column="event_id")
-                ws.state.record_labels(labels, source="batch")
+            record_labeled_batches(ws, range(done, checkpoint), rows=ROWS)
             done = checkpoint
             walls, long = [], None
             for _ in range(5):

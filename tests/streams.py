@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -46,3 +48,22 @@ def make_batch(
     frame["size"] = size
     frame["y"] = target
     return frame
+
+
+def record_labeled_batches(ws: Any, batches: range, *, rows: int) -> None:
+    """Accepted batches ``b0000``… in a workspace's state store, each with its raw file kept and
+    every label recorded, as if the batch cycle had ingested them (no model, no Prefect)."""
+    from driftline.services.datasets import labels_of
+
+    for k in batches:
+        batch_id = f"b{k:04d}"
+        frame = make_batch(rows, seed=100 + k, start=10_000 + k * rows)
+        path = ws.root / "batches" / batch_id / "raw.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.drop(columns=["y"]).to_parquet(path, index=False)
+        ws.state.add_batch(
+            batch_id=batch_id, sha256=f"{k:064d}", source=f"{batch_id}.parquet", raw_path=str(path),
+            status="accepted", rows=rows,
+        )  # fmt: skip
+        labels = labels_of(frame, batch_id=batch_id, target="y", id_column="event_id")
+        ws.state.record_labels(labels, source="batch")

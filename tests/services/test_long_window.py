@@ -12,11 +12,10 @@ import pytest
 from driftline.core.config import parse_config
 from driftline.services import training
 from driftline.services.bootstrap import init_contract
-from driftline.services.datasets import labels_of
 from driftline.services.project import load_facts
 from driftline.services.workspace import Workspace
 from models.window import BatchRef, spread_batches
-from tests.streams import make_batch
+from tests.streams import make_batch, record_labeled_batches
 
 ROWS = 400  # per batch
 
@@ -41,19 +40,7 @@ def project(tmp_path: Path, **window: object) -> Workspace:
 
 
 def add_labeled_batches(ws: Workspace, count: int) -> None:
-    for k in range(count):
-        batch_id = f"b{k:03d}"
-        frame = make_batch(ROWS, seed=100 + k, start=10_000 + k * ROWS)
-        path = ws.root / "batches" / batch_id / "raw.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.drop(columns=["y"]).to_parquet(path, index=False)
-        ws.state.add_batch(
-            batch_id=batch_id, sha256=f"{k:064d}", source=f"{batch_id}.parquet", raw_path=str(path),
-            status="accepted", rows=ROWS,
-        )  # fmt: skip
-        ws.state.record_labels(
-            labels_of(frame, batch_id=batch_id, target="y", id_column="event_id"), source="batch"
-        )
+    record_labeled_batches(ws, range(count), rows=ROWS)
 
 
 def windows(ws: Workspace) -> tuple[training.WindowData, training.WindowData | None]:
@@ -73,7 +60,7 @@ def test_the_long_window_is_bounded_by_the_recent_window_not_by_history(tmp_path
     assert len(long.train) == min(cap, (count - 1) * ROWS)
     # the sample spans the whole history, in time order, and the holdout is the recent window's
     drawn = long.train["__batch_id"]
-    assert drawn.iloc[0] == "b000" and drawn.iloc[-1] == f"b{count - 2:03d}"
+    assert drawn.iloc[0] == "b0000" and drawn.iloc[-1] == f"b{count - 2:04d}"
     assert drawn.is_monotonic_increasing
     assert drawn.nunique() == (count - 1 if count == 6 else cap // ROWS)  # only what it needs is read
     assert long.holdout["event_id"].tolist() == short.holdout["event_id"].tolist()
