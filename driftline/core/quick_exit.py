@@ -21,7 +21,7 @@ import threading
 QUICK_EXIT_ENV = "DRIFTLINE_QUICK_EXIT"
 
 
-def exit_code(status: object) -> int:
+def exit_code(status: str | int | None) -> int:
     """The process status `sys.exit(status)` would give; a message is printed to stderr, as there."""
     if status is None:
         return 0
@@ -31,7 +31,7 @@ def exit_code(status: object) -> int:
     return 1
 
 
-def exit_now(status: object) -> None:
+def exit_now(status: str | int | None) -> None:
     """Exit with `status` (as `sys.exit` takes it): threads joined, atexit handlers run, output
     flushed, no module teardown. Falls back to `sys.exit` when switched off, or when this
     interpreter lacks CPython's hooks for the first two steps."""
