@@ -133,9 +133,9 @@ class WindowConfig(_Section):
     expanding: bool = Field(False, description="Use every accepted batch instead of the last N.")
     adaptive: bool = Field(
         True,
-        description="Also fit on a long window (every accepted batch so far, sampled to "
-        "`long_multiple` x the recent window) and keep whichever of the two windows scores better "
-        "on the same holdout.",
+        description="Also fit on a long window (every accepted batch so far, as a bounded sample: "
+        "`long_multiple`, `long_min_rows`) and keep whichever of the two windows scores better on "
+        "the same holdout.",
     )
     long_multiple: float = Field(
         2.0,
