@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -599,9 +600,11 @@ def _bound_times(table: sa.Table, frame: pd.DataFrame, dialect: sa.Dialect) -> p
     for name in frame.columns:
         if isinstance(table.c[name].type, UTCDateTime):
             bind = table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
-            values = frame[name].astype(object).where(frame[name].notna(), None)
-            stored = {v: bind(v) for v in set(values)}  # one timestamp per call, in practice
-            out = out.assign(**{name: values.map(stored)})
+            # Bound once per distinct timestamp (one per call, in practice), not per row: boxing
+            # 100k timestamps as objects alone took 0.5 s.
+            codes, distinct = pd.factorize(frame[name])  # a missing value's code is -1
+            stored = np.array([*(bind(v) for v in distinct), None], dtype=object)
+            out = out.assign(**{name: stored[codes]})
     return out
 
 
