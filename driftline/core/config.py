@@ -153,6 +153,15 @@ class WindowConfig(_Section):
     holdout_batches: int = Field(1, ge=1, description="Newest batches held out for the gate.")
     min_train_rows: int = Field(200, ge=1, description="Labeled rows a retrain needs to train on.")
     min_holdout_rows: int = Field(100, ge=1, description="Labeled rows held out for the gate.")
+    first_model_rows: int | None = Field(
+        None,
+        ge=2,
+        description="Until a model has beaten the trivial baseline (no champion yet, or the baseline "
+        "serves), a retrain needs only this many labeled rows in all (never more than the two minimums "
+        "above), a third of them held out, and the gate judges on that holdout (even below "
+        "`gate.min_rows`): its baseline rule, the paired bootstrap's lower bound, decides whether the "
+        "evidence is enough. null (the default): the usual minimums; see the README before setting it.",
+    )
 
 
 class ModelConfig(_Section):

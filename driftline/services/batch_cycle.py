@@ -532,6 +532,8 @@ def _decide(ws: Workspace, facts: ProjectFacts, champion: VersionInfo | None) ->
     # The trivial baseline serving is no champion to the policy: keep trying, no cooldown.
     has_champion = champion is not None and champion.tags.get(Tag.TRIVIAL) != "true"
     inputs = policy_inputs(ws, champion_metric=champion_metric, has_champion=has_champion)
+    # With no model yet, a retrain is worth trying once the first model's rows exist.
+    first = min(p.min_labeled_rows, ws.config.window.first_model_rows or p.min_labeled_rows)
     return decide_retrain(
         **inputs,
         higher_is_better=facts.higher_is_better,
@@ -539,7 +541,7 @@ def _decide(ws: Workspace, facts: ProjectFacts, champion: VersionInfo | None) ->
         drift_m=p.drift_m,
         performance_tolerance=p.performance_tolerance,
         cooldown_batches=p.cooldown_batches,
-        min_labeled_rows=p.min_labeled_rows,
+        min_labeled_rows=p.min_labeled_rows if has_champion else first,
         metric_name=facts.metric,
         use_estimate=p.use_estimate,
     )

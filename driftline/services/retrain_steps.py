@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "pandas<3", "numpy<2.5", "skops==0.16
 
 
 def window(ws: Workspace, facts: ProjectFacts) -> tuple[WindowSelection, WindowData | None]:
-    """The window's selection (with its reason) and its rows; no rows when it is not usable."""
-    selection = training.select(ws)
+    """The window's selection (with its reason) and its rows; no rows when it is not usable. Until
+    a model has beaten the trivial baseline, the window's row minimums are the first model's."""
+    first = ws.config.window.first_model_rows is not None and training.no_model_yet(ws)
+    selection = training.select(ws, first_model=first)
     if not selection.ok:
         return selection, None
     return selection, training.load_window(ws, selection, facts)
@@ -244,6 +247,18 @@ def _rules(
     )
 
 
+def _holdout_rules(
+    ws: Workspace, facts: ProjectFacts, *, slices: tuple[str, ...], sensitive: tuple[str, ...]
+) -> GateRules:
+    """The holdout gate's rules; until a model has beaten the trivial baseline, its row minimum is
+    the first model's holdout (`window.first_model_rows`), and the baseline rule is the bar."""
+    rules = _rules(ws, facts, slices=slices, sensitive=sensitive)
+    if ws.config.window.first_model_rows is None or not training.no_model_yet(ws):
+        return rules
+    _, holdout = training.first_model_minimums(ws.config.window)
+    return replace(rules, min_rows=min(rules.min_rows, holdout))
+
+
 def gate(
     ws: Workspace,
     model: TrainedModel,
@@ -272,7 +287,7 @@ def gate(
         challenger=challenger,
         champion=champion,
         baseline=baseline,
-        rules=_rules(ws, facts, slices=slices, sensitive=sensitive),
+        rules=_holdout_rules(ws, facts, slices=slices, sensitive=sensitive),
         task=facts.task,
         positive_label=model.positive_label,
         slice_values={s: data.holdout[s].to_numpy() for s in slices},

@@ -11,6 +11,8 @@ import pandas as pd
 
 from data_contracts import review
 from data_contracts.suite_io import suite_hash
+from driftline.core.config import WindowConfig
+from driftline.core.names import CHAMPION, Tag
 from driftline.services.datasets import labeled_frame
 from driftline.services.project import ProjectFacts
 from driftline.services.workspace import Workspace
@@ -30,12 +32,33 @@ class WindowData:
     holdout_batches: tuple[BatchRow, ...]
 
 
-def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = False) -> WindowSelection:
+def no_model_yet(ws: Workspace) -> bool:
+    """No model has beaten the trivial baseline yet: there is no champion, or the baseline serves."""
+    champion = ws.registry.version_by_alias(CHAMPION)
+    return champion is None or champion.tags.get(Tag.TRIVIAL) == "true"
+
+
+def first_model_minimums(w: WindowConfig) -> tuple[int, int]:
+    """(training, holdout) labeled rows a retrain needs while no model has beaten the trivial
+    baseline: `first_model_rows` in all, a third of them held out, never more than the usual
+    minimums (which apply when it is not set)."""
+    if w.first_model_rows is None:
+        return w.min_train_rows, w.min_holdout_rows
+    holdout = max(1, w.first_model_rows // 3)
+    return min(w.min_train_rows, w.first_model_rows - holdout), min(w.min_holdout_rows, holdout)
+
+
+def select(
+    ws: Workspace, *, expanding: bool | None = None, any_rows: bool = False, first_model: bool = False
+) -> WindowSelection:
     """The window over the accepted, labeled batches;
     `expanding` overrides the config's (the adaptive window's long candidate), `any_rows` drops
-    the row minimums (what the trivial baseline is fitted on when a model cannot be yet)."""
+    the row minimums (what the trivial baseline is fitted on when a model cannot be yet),
+    `first_model` lowers them to `first_model_minimums` (no model has beaten the baseline yet)."""
 
     w = ws.config.window
+    usual = (w.min_train_rows, w.min_holdout_rows)
+    min_train, min_holdout = first_model_minimums(w) if first_model else usual
     labeled = ws.state.labeled_counts()
     refs = [
         BatchRef(
@@ -55,8 +78,8 @@ def select(ws: Workspace, *, expanding: bool | None = None, any_rows: bool = Fal
         duration=w.duration,
         expanding=w.expanding if expanding is None else expanding,
         holdout_batches=w.holdout_batches,
-        min_train_rows=1 if any_rows else w.min_train_rows,
-        min_holdout_rows=1 if any_rows else w.min_holdout_rows,
+        min_train_rows=1 if any_rows else min_train,
+        min_holdout_rows=1 if any_rows else min_holdout,
     )
 
 
