@@ -7,6 +7,7 @@ it is written. Evidently is imported inside functions (≈6 s import).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -166,6 +167,7 @@ def _check_args(
         raise ValueError(f"max_rows ({max_rows}) must be >= min_rows ({min_rows}): no sample could be judged")
 
 
+@functools.cache
 def _method_kinds() -> dict[str, tuple[str, str]]:
     """Map every Evidently stat test name and display name to ``(name, kind)``."""
     # Deferred: Evidently loads only when drift is computed.
@@ -195,13 +197,81 @@ def _run_evidently(
     threshold: float | None,
     report_path: Path | None,
 ) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Run one Evidently report; returns ``{column: {column, method, threshold, score, drifted}}``
-    and whether the HTML report was written.
+    """Per-column drift ``{column: {column, method, threshold, score, drifted}}`` and whether the
+    HTML report was written.
 
-    Per-column results always come from ``ValueDrift`` metrics. The DataDriftPreset adds the
-    dataset summary and drift table of the HTML report but computes every column's drift twice
-    more, so it only runs when a report is written (100k x 20: ~6.7 s with it, ~2.7 s without).
+    With no report to write, each column goes straight through Evidently's stat test (the
+    function its ``ValueDrift`` metric calls: same method choice, threshold, score and verdict).
+    A ``Report`` of ``ValueDrift`` metrics would also build every column's plotly widgets, which
+    only the HTML page shows: about 80% of its time (1,000 rows x 33 columns: ~2.4 s a batch).
     """
+    columns = [*features, *([prediction] if prediction is not None else [])]
+    if report_path is None:
+        return {
+            c: _stat_test(
+                cur[c],
+                ref[c],
+                c,
+                numeric=c in numeric,
+                method=num_method if c in numeric else cat_method,
+                threshold=threshold,
+            )
+            for c in columns
+        }, False
+    return _run_report(
+        cur,
+        ref,
+        numeric=numeric,
+        categorical=categorical,
+        features=features,
+        prediction=prediction,
+        drift_share=drift_share,
+        num_method=num_method,
+        cat_method=cat_method,
+        threshold=threshold,
+        report_path=report_path,
+    )
+
+
+def _stat_test(
+    cur: pd.Series, ref: pd.Series, column: str, *, numeric: bool, method: str | None, threshold: float | None
+) -> dict[str, Any]:
+    """One column through Evidently's stat test registry, as ``ValueDrift`` runs it: infinities
+    and nulls dropped on each side, the method chosen from the data when none is set."""
+    # Deferred: Evidently loads only when drift is computed.
+    from evidently.legacy.calculations.stattests import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    kind = ColumnType.Numerical if numeric else ColumnType.Categorical
+    ref_values = ref.replace([-math.inf, math.inf], math.nan).dropna()
+    cur_values = cur.replace([-math.inf, math.inf], math.nan).dropna()
+    test = get_stattest(ref_values, cur_values, kind, method)
+    outcome = test(ref_values, cur_values, kind, threshold)
+    return {
+        "column": column,
+        "method": test.name,
+        "threshold": outcome.actual_threshold,
+        "score": outcome.drift_score,
+        "drifted": bool(outcome.drifted),
+    }
+
+
+def _run_report(
+    cur: pd.DataFrame,
+    ref: pd.DataFrame,
+    *,
+    numeric: list[str],
+    categorical: list[str],
+    features: list[str],
+    prediction: str | None,
+    drift_share: float,
+    num_method: str | None,
+    cat_method: str | None,
+    threshold: float | None,
+    report_path: Path,
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """One Evidently report, written as a hardened HTML page; per-column results from its
+    ``ValueDrift`` metrics (the DataDriftPreset's own, plus the prediction's)."""
     # Deferred: Evidently loads only when drift is computed.
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
@@ -212,7 +282,7 @@ def _run_evidently(
         return ValueDrift(column=column, method=method, threshold=threshold)
 
     items: list[Any]
-    if report_path is not None and features:
+    if features:
         items = [
             DataDriftPreset(
                 columns=features,
@@ -223,7 +293,7 @@ def _run_evidently(
             )
         ]
     else:
-        items = [value_drift(c) for c in features]
+        items = []
     if prediction is not None:
         items.append(value_drift(prediction))
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
@@ -231,9 +301,8 @@ def _run_evidently(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition),
     )
-    written = False
-    if report_path is not None:  # not snapshot.save_html: it leaves data raw in <script> (XSS)
-        written = write_safe_report(snapshot.get_html_str(as_iframe=False), report_path)
+    # not snapshot.save_html: it leaves data raw in <script> (XSS)
+    written = write_safe_report(snapshot.get_html_str(as_iframe=False), report_path)
     return _read_value_drifts(json.loads(snapshot.json())), written
 
 

@@ -125,6 +125,47 @@ def test_html_report_written_and_same_verdicts(reference: pd.DataFrame, tmp_path
     assert with_report.prediction == without.prediction
 
 
+def _with_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nulls and infinities in the numeric columns, nulls in an int-typed categorical one."""
+    frame = frame.copy()
+    frame.loc[frame.index[::7], "temp"] = np.nan
+    frame.loc[frame.index[::11], "wind"] = np.inf
+    frame["hour"] = frame["hour"].astype(float)
+    frame.loc[frame.index[::5], "hour"] = np.nan
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("rows", "shift", "gaps", "kwargs"),
+    [
+        (600, 0.0, False, {}),  # <= 1000 rows: KS, chi-square, Z
+        (600, 1.0, True, {}),
+        (3000, 0.0, True, {}),  # > 1000 rows: Wasserstein, Jensen-Shannon
+        (3000, 0.3, False, {"num_method": "psi", "cat_method": "chisquare", "threshold": 0.05}),
+        (800, 1.0, False, {"num_method": "ks", "cat_method": "jensenshannon"}),
+    ],
+)
+def test_without_a_report_the_verdicts_are_the_reports_own(
+    rows: int, shift: float, gaps: bool, kwargs: dict[str, object], tmp_path: Path
+) -> None:
+    """No HTML to write: each column goes straight through Evidently's stat test instead of a
+    Report (which renders widgets nobody sees). Method, threshold, score and verdict must be
+    exactly the Report's, whatever the sample size, the methods and gaps in the data."""
+    reference = make_frame(30, rows=rows)
+    current = make_frame(31, rows=rows, shift=shift, pred_power=2.0)
+    if gaps:
+        reference, current = _with_gaps(reference), _with_gaps(current)
+
+    with_report = drift(current, reference, report_path=tmp_path / "drift.html", **kwargs)
+    without = drift(current, reference, **kwargs)
+
+    assert with_report.report_path is not None and without.report_path is None
+    assert len(without.columns) == len(NUMERIC + CATEGORICAL)
+    assert without.columns == with_report.columns
+    assert without.prediction == with_report.prediction
+    assert (without.detected, without.share) == (with_report.detected, with_report.share)
+
+
 def test_sampling_caps_rows_and_is_seeded(reference: pd.DataFrame) -> None:
     current = make_frame(11, rows=3000)
     first = drift(current, reference, max_rows=800, seed=3)
