@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from driftline.cli.replay import _COST_ORDER
 from driftline.services.replay import (
+    POLICIES,
     REPLAY_SHAP_ROWS,
     SYNTHETIC_ID,
     Batch,
@@ -383,3 +385,8 @@ def test_cli_replay_rejects_freq_and_rows_together(
     args = ["replay", str(data), "--target", "y", "--time-column", "ts", "--freq", "M", "--rows", "10"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "exactly one of --freq" in result.output
+
+
+def test_compare_starts_the_costliest_policies_first() -> None:
+    assert sorted(POLICIES) == sorted(_COST_ORDER)  # a new policy must be placed in the order
+    assert sorted(POLICIES, key=_COST_ORDER.index)[:2] == ["expanding", "always"]

@@ -97,6 +97,12 @@ def replay_in_worker(kwargs: dict[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], replay_flow(**kwargs))
 
 
+# `--compare` starts the costliest policies first (expanding fits a growing window at every
+# batch, always a fixed one, driftline now and then, never not at all), so a worker that is done
+# takes the cheap ones and the last to finish is not the costliest one started last.
+_COST_ORDER = ("expanding", "always", "driftline", "never")
+
+
 def _run_parallel(
     policies: list[str], *, kwargs: dict[str, Any], root: Path, workers: int
 ) -> dict[str, dict[str, Any]]:
@@ -117,7 +123,7 @@ def _run_parallel(
     ):
         futures = {
             pool.submit(replay_in_worker, {**kwargs, "policy": p, "directory": str(root / p)}): p
-            for p in policies
+            for p in sorted(policies, key=_COST_ORDER.index)
         }
         for future in as_completed(futures):
             policy = futures[future]
