@@ -35,6 +35,7 @@ COLUMN_SET_RULES = (
     "expect_table_columns_to_match_ordered_list",
 )
 NUMERIC_AGGREGATES = ("expect_column_median_to_be_between", "expect_column_stdev_to_be_between")
+_AGGREGATE_MIN_VALUES = dict(zip(NUMERIC_AGGREGATES, (1, 2), strict=True))  # non-null values each needs
 _INDEX_KEY = "driftline_index"  # marks our copy of each expectation, to map results back
 _LOCK = threading.Lock()  # one shared GE context: validate one batch at a time
 
@@ -263,12 +264,17 @@ def validate_frame(
     # rules report the text (and block above their tolerance), so its scale rules sit this out.
     texty = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)}
     run = [e for e in run if not (e["type"] in NUMERIC_AGGREGATES and e["kwargs"].get("column") in texty)]
-    # A spread needs two values: a batch of one row (or one non-null value) has no scale to judge.
-    sparse = {c for c in frame.columns if frame[c].count() < 2}
+    # A median needs a value and a spread two: with fewer (a batch of one row, an all-null column)
+    # there is no scale to judge, and an all-null column is reported by its null rules.
+    present = frame.count()
     run = [
         e
         for e in run
-        if not (e["type"] == "expect_column_stdev_to_be_between" and e["kwargs"].get("column") in sparse)
+        if not (
+            e["type"] in _AGGREGATE_MIN_VALUES
+            and e["kwargs"].get("column") in present.index
+            and present[e["kwargs"]["column"]] < _AGGREGATE_MIN_VALUES[e["type"]]
+        )
     ]
     ge_suite = _cached_suite(name, json.dumps(run, sort_keys=True, default=str), origin)
     results = _run_suite(_normalise_dtypes(frame), ge_suite, name=name, entries=run, origin=origin)

@@ -149,6 +149,23 @@ def test_half_null_column_blocks(clean: pd.DataFrame, suite: dict) -> None:
     assert failure.column == "humidity" and "of values are null" in failure.message
 
 
+def test_an_all_null_column_blocks_once_on_its_null_rule(clean: pd.DataFrame, suite: dict) -> None:
+    """No value, no scale: the median and spread rules of an emptied column sit out, so the
+    report names the one real fault, not a 'unit change' of a median nobody could compute."""
+    frame = clean.copy()
+    frame["humidity"] = np.nan
+    result = _check(frame, suite)
+    (failure,) = result.blocking
+    assert failure.column == "humidity" and "100.0% of values are null" in failure.message
+    assert not any("inf" in f.message for f in result.failures)
+    scale_rules = [
+        e
+        for e in suite["expectations"]
+        if e["kwargs"].get("column") == "humidity" and e["type"].startswith("expect_column_median")
+    ]
+    assert scale_rules and result.evaluated < len(suite["expectations"])  # checked by rule, skipped here
+
+
 def test_duplicate_ids_block(clean: pd.DataFrame, suite: dict) -> None:
     frame = clean.assign(record_id=clean["record_id"].where(clean.index > 5, clean["record_id"].iloc[0]))
     (failure,) = _check(frame, suite).blocking
