@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from driftline.core.batch_io import read_table
 from driftline.core.config import CONFIG_FILE, ConfigError, load_config, parse_config, write_config
 from driftline.core.env import apply_process_env
-from driftline.core.names import CHAMPION
+from driftline.core.names import CHAMPION, Tag
 from driftline.services import replay as rp
 from driftline.services.bootstrap import init_contract
 from driftline.services.project import load_facts
@@ -91,7 +91,7 @@ def replay(
     emit = ReplayProgress(ws.config.project, forward=progress or (lambda event: None))  # + a UI artifact
     records, first = _stream(ws, plan.batches, policy=policy, label_lag=label_lag, warmup=warmup, emit=emit)
     summary = _summarize(ws, records, policy=policy, label_lag=label_lag, notes=list(plan.notes))
-    summary["warnings"] = _first_model_warnings(records[warmup - 1], first)
+    summary["warnings"] = _first_model_warnings(ws, summary["per_batch"], first, warmup=warmup)
     summary.update(file=str(path), freq=freq, rows_per_batch=rows, root=str(ws.root))
     summary["artifacts"] = publish(ws, summary)
     emit({"event": "done", **summary})
@@ -115,18 +115,30 @@ def _stream(
     return records, first
 
 
-def _first_model_warnings(last_warmup: rp.BatchRecord, first: dict[str, Any]) -> list[str]:
-    """Said prominently when the warmup left no first champion, or only the trivial baseline."""
+def _first_model_warnings(
+    ws: Workspace, per_batch: list[dict[str, Any]], first: dict[str, Any], *, warmup: int
+) -> list[str]:
+    """Said prominently when the warmup left no first champion, or only the trivial baseline,
+    with what became of it: still so at the end, or the batch after which a real model served."""
     first_gate = first.get("gate") or {}
-    if last_warmup.promoted is None:
+    if per_batch[warmup - 1]["promoted"] is None:
         why = first_gate.get("summary") or first.get("reason") or "no candidate"
-        return [
-            f"NO FIRST CHAMPION: the warmup's model was not promoted ({why}); batches stay unscored "
-            "until a retrain on more labeled data beats the trivial baseline"
-        ]
-    if first_gate.get("case") == "trivial_baseline":
-        return [f"NO FIRST MODEL: {first_gate['summary']}"]
-    return []
+        head = f"NO FIRST CHAMPION: the warmup's model was not promoted ({why})"
+        still = "batches stay unscored until a retrain on more labeled data beats the trivial baseline"
+    elif first_gate.get("case") == "trivial_baseline":
+        head, still = f"NO FIRST MODEL: {first_gate['summary']}", ""
+    else:
+        return []
+    trivial = {v.version for v in ws.registry.list_versions() if v.tags.get(Tag.TRIVIAL) == "true"}
+    later = per_batch[warmup:]
+    served = next((r for r in later if r["promoted"] and r["promoted"] not in trivial), None)
+    if served is None:
+        return [f"{head}; {still}" if still else head]
+    unscored = sum(
+        1 for r in later if r["batch"] <= served["batch"] and r["status"] == "accepted" and not r["scored"]
+    )
+    gap = f"; {unscored} batch(es) before it were not scored" if unscored else ""
+    return [f"{head}; the first model, v{served['promoted']}, served from after batch {served['batch']}{gap}"]
 
 
 def _step(

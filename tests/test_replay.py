@@ -390,3 +390,35 @@ def test_cli_replay_rejects_freq_and_rows_together(
 def test_compare_starts_the_costliest_policies_first() -> None:
     assert sorted(POLICIES) == sorted(_COST_ORDER)  # a new policy must be placed in the order
     assert sorted(POLICIES, key=_COST_ORDER.index)[:2] == ["expanding", "always"]
+
+
+@pytest.mark.slow
+def test_a_warmup_too_small_for_a_model_is_reported_with_what_became_of_it(
+    prefect_api: None, quiet_env: None, tmp_path: Path
+) -> None:
+    """Two warmup batches of 100 rows cannot hold 200 training and 100 holdout rows: the trivial
+    baseline serves, and the policy trains the first model once batch 3's labels arrive. The
+    warning says both, not only the warmup's state (which stopped being true at batch 3)."""
+    from flows.replay import replay
+
+    data = tmp_path / "stream.csv"
+    make_stream("binary", months=8, per_month=100, seed=3).to_csv(data, index=False)
+    summary = replay(
+        path=str(data),
+        target="y",
+        time_column="ts",
+        rows=100,
+        id_column="row_id",
+        policy="driftline",
+        directory=str(tmp_path / "run"),
+        config_path=str(_settings_file(tmp_path)),
+    )
+    first_real = next(r for r in summary["per_batch"][2:] if r["promoted"])
+    (warning,) = summary["warnings"]
+    assert warning.startswith("NO FIRST MODEL: TRIVIAL BASELINE SERVES")
+    assert (
+        f"the first model, v{first_real['promoted']}, served from after batch {first_real['batch']}"
+        in warning
+    )
+    assert "not scored" not in warning  # the trivial baseline scored every batch until then
+    assert summary["scored"] == len(summary["per_batch"]) - 2
