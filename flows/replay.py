@@ -22,6 +22,7 @@ from driftline.core.env import apply_process_env
 from driftline.core.names import CHAMPION, Tag
 from driftline.services import replay as rp
 from driftline.services.bootstrap import init_contract
+from driftline.services.contract_ops import accept_reference
 from driftline.services.project import load_facts
 from driftline.services.replay_plot import publish
 from driftline.services.workspace import Workspace
@@ -226,6 +227,7 @@ def _warmup(
     """Contract from the warmup batches, each through the batch cycle, then the first retrain."""
 
     init_contract(ws.config, _write(ws, pd.concat([b.frame for b in batches]), "warmup-reference"))
+    accept_reference(ws, [(f"warmup batch {b.index}", b.frame) for b in batches])
     results = [
         _cycle(ws, _write(ws, b.frame, f"incoming/batch-{b.index:04d}"), allow_retrain=False) for b in batches
     ]

@@ -14,6 +14,8 @@ from driftline.core.preload import BATCH_CYCLE_LIBRARIES
 from driftline.core.progress import report
 from driftline.ops import local_api, prefect_settings
 from driftline.services.bootstrap import init_contract
+from driftline.services.contract_ops import accept_reference
+from driftline.services.workspace import Workspace
 from flows.batch_cycle import batch_cycle
 from flows.retrain import retrain
 
@@ -62,15 +64,17 @@ def init_project(
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)
-    local_api.connect(cfg.prefect_home, preload=BATCH_CYCLE_LIBRARIES)  # waits for the start above
-    prefect_settings.reload()
     if time_column:
         frame = frame.sort_values(time_column, kind="stable")
+    chunks = [frame.iloc[chunk] for chunk in np.array_split(np.arange(len(frame)), parts)]
+    accept_reference(Workspace(cfg), [(f"init part {k}", chunk) for k, chunk in enumerate(chunks, start=1)])
+    local_api.connect(cfg.prefect_home, preload=BATCH_CYCLE_LIBRARIES)  # waits for the start above
+    prefect_settings.reload()
     incoming = cfg.root / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
-    for k, chunk in enumerate(np.array_split(np.arange(len(frame)), parts), start=1):
+    for k, chunk in enumerate(chunks, start=1):
         part = incoming / f"init-part-{k}.parquet"
-        frame.iloc[chunk].to_parquet(part, index=False)
+        chunk.to_parquet(part, index=False)
         report(f"ingesting part {k} of {parts}")
         batch_cycle(path=str(part), config_path=str(config_path), allow_retrain=False)
     report("training the first champion")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from data_contracts import review as rv
+from data_contracts import validate_frame
 from data_contracts.suite_io import load_suite, save_suite, suite_hash
 from driftline.core.batch_io import read_table
 from driftline.services.bootstrap import suite_from
@@ -18,6 +21,8 @@ from driftline.services.datasets import ROW_KEY
 from driftline.services.project import load_facts
 from driftline.services.workspace import Workspace
 from driftline.store.state import now_iso
+
+logger = logging.getLogger(__name__)
 
 
 def history_dir(ws: Workspace) -> Path:
@@ -118,6 +123,46 @@ def accept(ws: Workspace, batch_id: str, *, reason: str, actor: str | None = Non
     )
     ws.state.forget_batch(batch_id)
     return {"raw_path": str(raw), "source": batch.source, "ledger": record}
+
+
+def accept_reference(ws: Workspace, parts: Sequence[tuple[str, pd.DataFrame]]) -> list[dict[str, Any]]:
+    """The contract was just learned from ``parts`` (the warmup batches, ``(name, frame)``), so it
+    must accept each of them. A part that a blocking rule would quarantine (a feature all-null
+    in its period, a spread only that period has) widens or demotes that rule as `accept` does,
+    recorded in the ledger. A rule guarding the schema or the ids stays: such a part is a real
+    fault and is quarantined like any batch.
+
+    Returns:
+        The ledger records written (none when every part passes).
+    """
+    records = []
+    for name, frame in parts:
+        old = load_suite(ws.config.suite_path)
+        result = validate_frame(frame, old, source=name, suite_origin=str(ws.config.suite_path))
+        if result.success:
+            continue
+        try:
+            new, changes = rv.accept(old, result.to_dict(), evidence=_evidence(frame))
+        except rv.ReviewError as err:
+            logger.warning("reference part %s stays blocked: %s", name, err)
+            continue
+        records.append(
+            _save_version(
+                ws,
+                old,
+                new,
+                action="accept",
+                batch_id=None,
+                source=name,
+                reason=f"reference part {name}: the contract was learned from it, so it must accept it",
+                actor="driftline",
+                changes=[{k: v for k, v in c.items() if k != "before"} for c in changes],
+            )
+        )
+        logger.info(
+            "contract: %s", "; ".join(f"{c['rule']} on {c['column']}: {c['change']}" for c in changes)
+        )
+    return records
 
 
 def refresh_after_promotion(ws: Workspace, window: pd.DataFrame, *, version: str) -> dict[str, Any]:
