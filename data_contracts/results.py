@@ -13,6 +13,8 @@ SEVERITIES = (BLOCK, WARN)
 # GE's own expectation `severity` (critical / warning / info), written beside meta.severity.
 SEVERITY_TO_NATIVE = {BLOCK: "critical", WARN: "warning"}
 NATIVE_TO_SEVERITY = {"critical": BLOCK, "warning": WARN, "info": WARN}
+# Rules on a numeric column's scale (median, spread): they catch unit changes.
+SCALE_RULES = ("expect_column_median_to_be_between", "expect_column_stdev_to_be_between")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from data_contracts.results import BLOCK, SEVERITY_TO_NATIVE, WARN
+from data_contracts.results import BLOCK, SCALE_RULES, SEVERITY_TO_NATIVE, WARN
 
-# Rules the promotion refresh may rebuild: distribution only, never validity.
+# Rules the promotion refresh may rebuild: distribution only (validity stays; scale rules widen).
 DISTRIBUTION_RULES = (
     "expect_column_values_to_be_between",
     "expect_column_values_to_be_in_set",
@@ -114,7 +114,7 @@ def _widen(entry: dict[str, Any], failure: Mapping[str, Any], evidence: Mapping[
     kwargs = entry["kwargs"]
     column = kwargs.get("column")
     observed = _observed_number(failure)
-    if entry["type"] in ("expect_column_median_to_be_between", "expect_column_stdev_to_be_between"):
+    if entry["type"] in SCALE_RULES:
         if observed is None:
             raise ReviewError(
                 f"{entry['type']} on {_where(column)}: the batch's report has no observed value"
@@ -202,16 +202,42 @@ def version(suite: Mapping[str, Any]) -> int:
 
 def refresh_distribution(suite: dict[str, Any], fresh: Mapping[str, Any]) -> dict[str, Any]:
     """The suite with its warn-tier distribution rules replaced by those of ``fresh`` (a suite
-    bootstrapped from the new champion's training window); blocking rules stay as they are."""
+    bootstrapped from the new champion's training window), and its scale rules widened to cover
+    ``fresh``'s too; every other blocking rule stays as it is.
+
+    A scale rule blocks a jump by a large factor relative to the column's own scale, and that
+    scale moves with the data: prices inflate, counts grow with an audience. The training window
+    passed the contract, so its scale is a known one; the bounds only ever widen (whatever passed
+    before still passes), and a unit change relative to the newest scale still blocks."""
 
     def is_refreshable(entry: Mapping[str, Any]) -> bool:
         return entry["type"] in DISTRIBUTION_RULES and (entry.get("meta") or {}).get("severity") == WARN
 
     new = copy.deepcopy(suite)
     kept = [e for e in new["expectations"] if not is_refreshable(e)]
+    scale = {_scale_key(e): e for e in fresh["expectations"] if _scale_key(e) is not None}
+    for entry in kept:
+        found = scale.get(_scale_key(entry))
+        if found is not None:
+            _widen_to(entry["kwargs"], found["kwargs"])
     new["expectations"] = kept + [copy.deepcopy(e) for e in fresh["expectations"] if is_refreshable(e)]
     _bump(new)
     return new
+
+
+def _scale_key(entry: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """``(type, column)`` of a blocking scale rule (median or spread), else None."""
+    if entry["type"] in SCALE_RULES and (entry.get("meta") or {}).get("severity", BLOCK) == BLOCK:
+        return entry["type"], entry.get("kwargs", {}).get("column")
+    return None
+
+
+def _widen_to(kwargs: dict[str, Any], other: Mapping[str, Any]) -> None:
+    """``kwargs``' bounds widened to cover ``other``'s (an open side stays open)."""
+    for key, pick in (("min_value", min), ("max_value", max)):
+        mine, theirs = kwargs.get(key), other.get(key)
+        if mine is not None:
+            kwargs[key] = None if theirs is None else pick(mine, theirs)
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from data_contracts.messages import describe_failure, exception_message
 from data_contracts.results import (
     BLOCK,
     NATIVE_TO_SEVERITY,
+    SCALE_RULES,
     SEVERITIES,
     SEVERITY_TO_NATIVE,
     ContractFailure,
@@ -34,8 +35,7 @@ COLUMN_SET_RULES = (
     "expect_table_columns_to_match_set",
     "expect_table_columns_to_match_ordered_list",
 )
-NUMERIC_AGGREGATES = ("expect_column_median_to_be_between", "expect_column_stdev_to_be_between")
-_AGGREGATE_MIN_VALUES = dict(zip(NUMERIC_AGGREGATES, (1, 2), strict=True))  # non-null values each needs
+_AGGREGATE_MIN_VALUES = dict(zip(SCALE_RULES, (1, 2), strict=True))  # non-null values each needs
 _INDEX_KEY = "driftline_index"  # marks our copy of each expectation, to map results back
 _LOCK = threading.Lock()  # one shared GE context: validate one batch at a time
 
@@ -263,7 +263,7 @@ def validate_frame(
     # Aggregates of a numeric column that arrived with text in it cannot be computed; its type
     # rules report the text (and block above their tolerance), so its scale rules sit this out.
     texty = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)}
-    run = [e for e in run if not (e["type"] in NUMERIC_AGGREGATES and e["kwargs"].get("column") in texty)]
+    run = [e for e in run if not (e["type"] in SCALE_RULES and e["kwargs"].get("column") in texty)]
     # A median needs a value and a spread two: with fewer (a batch of one row, an all-null column)
     # there is no scale to judge, and an all-null column is reported by its null rules.
     present = frame.count()

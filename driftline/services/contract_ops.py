@@ -167,7 +167,8 @@ def accept_reference(ws: Workspace, parts: Sequence[tuple[str, pd.DataFrame]]) -
 
 def refresh_after_promotion(ws: Workspace, window: pd.DataFrame, *, version: str) -> dict[str, Any]:
     """The new champion's training window becomes the reference of the warn-tier distribution
-    rules; validity rules (and the target's rules) are not touched."""
+    rules, and the scale rules widen to cover its scale; other validity rules (and the target's
+    rules) are not touched."""
     data = ws.config.data
     frame = window.drop(columns=[c for c in (ROW_KEY, "__batch_id") if c in window.columns])
     fresh = suite_from(ws.config, frame, load_facts(ws))
@@ -179,7 +180,7 @@ def refresh_after_promotion(ws: Workspace, window: pd.DataFrame, *, version: str
         old,
         new,
         action="refresh",
-        reason=f"warn-tier rules refreshed from the training window of champion v{version}",
+        reason=f"warn rules refreshed, scale rules widened: champion v{version}'s training window",
         actor="driftline",
         rows=len(frame),
     )

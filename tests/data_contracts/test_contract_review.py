@@ -8,6 +8,7 @@ import pytest
 
 from data_contracts import bootstrap_suite, validate_frame
 from data_contracts import review as rv
+from data_contracts.results import SCALE_RULES
 
 
 def _quarantined(frame: pd.DataFrame, suite: dict, name: str) -> dict:
@@ -60,14 +61,42 @@ def test_blocking_rules_group_batches_and_streaks_count_in_a_row(clean: pd.DataF
     assert rv.streaks([*history, ("b3", "accepted", None)], length=2) == []  # broken by a good batch
 
 
-def test_refresh_replaces_only_warn_distribution_rules(reference: pd.DataFrame, suite: dict) -> None:
+def _blocks(suite: dict, *, scale: bool) -> list[dict]:
+    return [
+        e
+        for e in suite["expectations"]
+        if e["meta"]["severity"] == "block" and (e["type"] in SCALE_RULES) == scale
+    ]
+
+
+def test_refresh_replaces_warn_distribution_rules_and_only_widens_scale_rules(
+    reference: pd.DataFrame, suite: dict
+) -> None:
     later = reference.assign(temperature=reference["temperature"] + 15)
     fresh = bootstrap_suite(
         later, name="weather", target="label", id_column="record_id", time_column="timestamp"
     )
     new = rv.refresh_distribution(suite, fresh)
-    blocks = [e for e in suite["expectations"] if e["meta"]["severity"] == "block"]
-    assert [e for e in new["expectations"] if e["meta"]["severity"] == "block"] == blocks
+    assert _blocks(new, scale=False) == _blocks(suite, scale=False)  # validity: untouched
+    old_scale, new_scale = _blocks(suite, scale=True), _blocks(new, scale=True)
+    assert [(e["type"], e["kwargs"]["column"]) for e in new_scale] == [
+        (e["type"], e["kwargs"]["column"]) for e in old_scale
+    ]
+    for before, after in zip(old_scale, new_scale, strict=True):  # never narrower
+        low, high = before["kwargs"].get("min_value"), before["kwargs"].get("max_value")
+        assert low is None or after["kwargs"]["min_value"] <= low
+        assert high is None or after["kwargs"]["max_value"] >= high
+
+    def temperature_median(rules: list[dict]) -> dict:
+        return next(
+            e["kwargs"]
+            for e in rules
+            if e["type"] == "expect_column_median_to_be_between" and e["kwargs"]["column"] == "temperature"
+        )
+
+    # the warmer scale is known now; the lower bound stays where it was
+    assert temperature_median(new_scale)["max_value"] > temperature_median(old_scale)["max_value"]
+    assert temperature_median(new_scale)["min_value"] == temperature_median(old_scale)["min_value"]
     warn_range = [
         e
         for e in new["expectations"]
