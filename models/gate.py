@@ -209,7 +209,8 @@ def evaluate_gate(
     if enough:
         scored = [challenger, baseline] + ([champion] if champion is not None else [])
         boot = paired_bootstrap(y, scored, judge.metric, n_resamples=rules.n_bootstrap, seed=rules.seed)
-        outcomes.append(baseline_rule(judge, chal, base, judge.orient * (boot[0] - boot[1])))
+        champion_gains = judge.orient * (boot[2] - boot[1]) if champion is not None else None
+        outcomes.append(baseline_rule(judge, chal, base, judge.orient * (boot[0] - boot[1]), champion_gains))
         if champion is not None and champ is not None:
             ci = percentile_interval(judge.orient * (boot[0] - boot[2]), rules.confidence)
             outcomes.append(champion_rule(judge, chal, champ, ci))

@@ -155,19 +155,35 @@ def _ci_text(ci: tuple[float, float] | None, confidence: float) -> str:
     return f"{confidence:.0%} CI {body}"
 
 
-def baseline_rule(judge: Judge, chal: float, base: float, gains: np.ndarray) -> RuleOutcome:
-    """The challenger must beat the trivial model: CI lower bound of the gain reaches the minimum."""
+def baseline_rule(
+    judge: Judge, chal: float, base: float, gains: np.ndarray, champion_gains: np.ndarray | None = None
+) -> RuleOutcome:
+    """The challenger must beat the trivial model: CI lower bound of the gain reaches the minimum.
+
+    One exception: a champion that scores clearly below the trivial model (the upper bound of
+    its own gain over it is below 0: the data moved away from it) is no bar to keep. A
+    challenger that scores at least the trivial model then passes: whatever it learned, serving
+    it is no worse than serving the trivial model, and far better than the champion. (The
+    champion rule still compares the two.)
+    """
     rules = judge.rules
     ci = percentile_interval(gains, rules.confidence)
     need = rules.baseline_min_improvement * judge.scale(base)
     ok = ci is not None and ci[0] >= need
-    return RuleOutcome(
-        "beats_baseline",
-        ok,
+    text = (
         f"challenger {judge.label} {fmt(chal)} vs trivial baseline {fmt(base)}: improvement "
         f"{fmt_signed(judge.orient * (chal - base))}, {_ci_text(ci, rules.confidence)}, lower bound "
-        f"{'at or above' if ok else 'below'} required {fmt_signed(need)}",
+        f"{'at or above' if ok else 'below'} required {fmt_signed(need)}"
     )
+    if not ok and champion_gains is not None:
+        champ_ci = percentile_interval(champion_gains, rules.confidence)
+        if champ_ci is not None and champ_ci[1] < 0 and judge.orient * (chal - base) >= 0:
+            ok = True
+            text += (
+                f"; but the champion scores clearly below the trivial baseline (its gain "
+                f"{_ci_text(champ_ci, rules.confidence)}), and the challenger scores at least the baseline"
+            )
+    return RuleOutcome("beats_baseline", ok, text)
 
 
 def champion_rule(judge: Judge, chal: float, champ: float, ci: tuple[float, float] | None) -> RuleOutcome:

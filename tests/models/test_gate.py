@@ -296,3 +296,24 @@ def test_a_verdict_with_no_gate_run_has_no_numbers() -> None:
         "summary": "no model trained: 40 rows",
         "reasons": [],
     }
+
+
+def test_a_champion_clearly_below_the_trivial_baseline_is_no_bar_to_keep() -> None:
+    """The data moved away from the champion (AUC far below 0.5): a challenger that only matches
+    the trivial model is still promoted, with the reason; against a sound champion, or with no
+    champion at all, the same challenger is rejected by the usual baseline bar."""
+    y = _truth()
+    weak = _scores(y, 0.01, 1)  # AUC 0.526: above the trivial 0.5, but its lower bound is not +0.01
+    stale = _gate(y, weak, _scores(y, -1.0, 2))
+    assert stale.champion is not None and stale.champion < 0.4 < 0.5 <= stale.challenger
+    assert stale.promote, stale.reasons
+    (beats,) = [r for r in stale.rules if r.name == "beats_baseline"]
+    assert "lower bound below required +0.010" in beats.message
+    assert "the champion scores clearly below the trivial baseline" in beats.message
+
+    alone = _gate(y, weak, None)
+    assert not alone.promote and [r.name for r in alone.rules if not r.passed] == ["beats_baseline"]
+    sound = _gate(y, weak, _scores(y, 0.7, 2))
+    assert not sound.promote and "beats_baseline" in [r.name for r in sound.rules if not r.passed]
+    below = _gate(y, _scores(y, -0.05, 1), _scores(y, -1.0, 2))  # AUC 0.492: below trivial itself
+    assert below.challenger < 0.5 and not below.promote
