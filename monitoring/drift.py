@@ -115,19 +115,37 @@ def compute_drift(
     ref_p = prepare(ref, numeric=all_num, categorical=all_cat)
 
     started = time.perf_counter()
-    raw, written = _run_evidently(
-        cur_p,
-        ref_p,
-        numeric=all_num,
-        categorical=all_cat,
-        features=features,
-        prediction=pred_cols[0] if pred_cols else None,
-        drift_share=drift_share,
-        num_method=num_method,
-        cat_method=cat_method,
-        threshold=threshold,
-        report_path=report_path,
-    )
+    written = False
+    if report_path is None:
+        # No page to write: each column straight through Evidently's stat test (the function its
+        # ValueDrift metric calls: same method choice, threshold, score and verdict). A Report
+        # would also build every column's plotly widgets, which only the page shows: ~80% of its
+        # time (1,000 rows x 33 columns: ~2.4 s a batch).
+        raw = {
+            c: _stat_test(
+                cur_p[c],
+                ref_p[c],
+                c,
+                numeric=c in all_num,
+                method=num_method if c in all_num else cat_method,
+                threshold=threshold,
+            )
+            for c in features + pred_cols
+        }
+    else:
+        raw, written = _run_report(
+            cur_p,
+            ref_p,
+            numeric=all_num,
+            categorical=all_cat,
+            features=features,
+            prediction=pred_cols[0] if pred_cols else None,
+            drift_share=drift_share,
+            num_method=num_method,
+            cat_method=cat_method,
+            threshold=threshold,
+            report_path=report_path,
+        )
     logger.info(
         "drift on %d columns, %d vs %d rows in %.1f s",
         len(features) + len(pred_cols),
@@ -181,56 +199,6 @@ def _method_kinds() -> dict[str, tuple[str, str]]:
             kinds[test.name] = entry
             kinds[test.display_name] = entry
     return kinds
-
-
-def _run_evidently(
-    cur: pd.DataFrame,
-    ref: pd.DataFrame,
-    *,
-    numeric: list[str],
-    categorical: list[str],
-    features: list[str],
-    prediction: str | None,
-    drift_share: float,
-    num_method: str | None,
-    cat_method: str | None,
-    threshold: float | None,
-    report_path: Path | None,
-) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Per-column drift ``{column: {column, method, threshold, score, drifted}}`` and whether the
-    HTML report was written.
-
-    With no report to write, each column goes straight through Evidently's stat test (the
-    function its ``ValueDrift`` metric calls: same method choice, threshold, score and verdict).
-    A ``Report`` of ``ValueDrift`` metrics would also build every column's plotly widgets, which
-    only the HTML page shows: about 80% of its time (1,000 rows x 33 columns: ~2.4 s a batch).
-    """
-    columns = [*features, *([prediction] if prediction is not None else [])]
-    if report_path is None:
-        return {
-            c: _stat_test(
-                cur[c],
-                ref[c],
-                c,
-                numeric=c in numeric,
-                method=num_method if c in numeric else cat_method,
-                threshold=threshold,
-            )
-            for c in columns
-        }, False
-    return _run_report(
-        cur,
-        ref,
-        numeric=numeric,
-        categorical=categorical,
-        features=features,
-        prediction=prediction,
-        drift_share=drift_share,
-        num_method=num_method,
-        cat_method=cat_method,
-        threshold=threshold,
-        report_path=report_path,
-    )
 
 
 def _stat_test(
