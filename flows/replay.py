@@ -23,6 +23,7 @@ from driftline.core.names import CHAMPION, Tag
 from driftline.services import replay as rp
 from driftline.services.bootstrap import init_contract
 from driftline.services.contract_ops import accept_reference
+from driftline.services.contract_ops import review as contract_review
 from driftline.services.project import load_facts
 from driftline.services.replay_plot import publish
 from driftline.services.workspace import Workspace
@@ -93,6 +94,7 @@ def replay(
     records, first = _stream(ws, plan.batches, policy=policy, label_lag=label_lag, warmup=warmup, emit=emit)
     summary = _summarize(ws, records, policy=policy, label_lag=label_lag, notes=list(plan.notes))
     summary["warnings"] = _first_model_warnings(ws, summary["per_batch"], first, warmup=warmup)
+    summary["warnings"] += _quarantine_warnings(ws)
     summary.update(file=str(path), freq=freq, rows_per_batch=rows, root=str(ws.root))
     summary["artifacts"] = publish(ws, summary)
     emit({"event": "done", **summary})
@@ -140,6 +142,16 @@ def _first_model_warnings(
     )
     gap = f"; {unscored} batch(es) before it were not scored" if unscored else ""
     return [f"{head}; the first model, v{served['promoted']}, served from after batch {served['batch']}{gap}"]
+
+
+def _quarantine_warnings(ws: Workspace) -> list[str]:
+    """One line per blocking rule that quarantined batches: how many, and its latest reason."""
+    rules = contract_review(ws)["rules"]
+    return [
+        f"QUARANTINED {len(r['batches'])} batch(es): {r['latest_message']}; in {ws.config.base_dir}, "
+        "'driftline contract review' shows the evidence and 'driftline contract accept' takes a batch back"
+        for r in rules
+    ]
 
 
 def _step(

@@ -342,6 +342,9 @@ def test_multiclass_replay_quarantines_a_broken_batch_without_scoring_it(
     ws = Workspace(load_config(tmp_path / "run" / "driftline.yaml"))
     assert ws.state.predictions_with_labels([bad["batch_id"]]).empty
     assert summary["scored"] == 2 and sum(r["rows"] for r in summary["per_batch"]) == len(frame)
+    said = [w for w in summary["warnings"] if w.startswith("QUARANTINED")]
+    assert said and all(w.startswith("QUARANTINED 1 batch(es): column 'x1'") for w in said)  # median, spread
+    assert "unit or scale change" in said[0] and "contract review" in said[0]
     _check_serving_order(summary)
 
 
