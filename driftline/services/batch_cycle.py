@@ -439,7 +439,7 @@ def _decide_and_retrain(c: _Cycle, *, allow_retrain: bool) -> BatchOutcome:
         batch_alerts.alert_estimate(ws, facts, champion, c.estimate, batch_id=got.batch_id)
     retrain: RetrainOutcome | None = None
     if decision.retrain and allow_retrain:
-        reason = "; ".join(decision.triggers) or "policy"
+        reason = "; ".join(decision.triggers) or "; ".join(decision.reasons) or "policy"
         try:
             retrain = c.steps.retrain(ws, reason=f"policy: {reason}", after_seq=c.seq)
         except Exception as err:  # the batch is done; the retrain failure is alerted

@@ -67,6 +67,7 @@ def test_too_few_rows_for_a_model_lets_the_baseline_serve_until_there_are(prefec
     result = batch_cycle(path=str(path), config_path=str(config))
     assert result["scoring"]["model_version"] == champion.version  # scored by the baseline first
     assert result["retrain"]["promoted"] is True, result["retrain"]["gate"]["summary"]
+    assert result["retrain"]["reason"].startswith("policy: no champion yet: training the first model")
     served = ws.registry.version_by_alias("champion")
     assert served.version != champion.version and Tag.TRIVIAL not in served.tags
 
