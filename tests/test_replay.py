@@ -425,3 +425,43 @@ def test_a_warmup_too_small_for_a_model_is_reported_with_what_became_of_it(
     )
     assert "not scored" not in warning  # the trivial baseline scored every batch until then
     assert summary["scored"] == len(summary["per_batch"]) - 2
+
+
+@pytest.mark.slow
+def test_a_warmup_batch_the_contract_learned_from_is_accepted_not_quarantined(
+    prefect_api: None, quiet_env: None, tmp_path: Path
+) -> None:
+    """A lag feature is all-null in the first month: the contract learned from both warmup months
+    allows at most 90% nulls (50% + 40%), so it would quarantine the first. It widens that rule
+    instead, says so in the ledger, and a later unit change still blocks."""
+    from driftline.core.config import load_config
+    from driftline.services.contract_ops import read_ledger
+    from driftline.services.workspace import Workspace
+    from flows.replay import replay
+
+    frame = make_stream("binary", months=5, per_month=300, seed=4)
+    month = pd.to_datetime(frame["ts"]).dt.month
+    frame["lag"] = np.where(month == 1, np.nan, frame["x1"] + 0.5)
+    frame.loc[month == 5, "x2"] *= 1000  # May: a unit change
+    data = tmp_path / "stream.parquet"
+    frame.to_parquet(data, index=False)
+    summary = replay(
+        path=str(data),
+        target="y",
+        time_column="ts",
+        freq="MS",
+        id_column="row_id",
+        policy="never",
+        directory=str(tmp_path / "run"),
+        config_path=str(_settings_file(tmp_path)),
+    )
+    statuses = [r["status"] for r in summary["per_batch"]]
+    assert statuses == ["accepted", "accepted", "accepted", "accepted", "quarantined"]
+    assert summary["per_batch"][1]["promoted"] is not None  # a first champion from both months
+    ws = Workspace(load_config(tmp_path / "run" / "driftline.yaml"))
+    (entry,) = [e for e in read_ledger(ws) if e["action"] == "accept"]
+    assert entry["actor"] == "driftline" and entry["reason"].startswith("warmup batch 1:")
+    assert [(c["rule"], c["column"]) for c in entry["changes"]] == [
+        ("expect_column_values_to_not_be_null", "lag")
+    ]
+    assert sum(r["rows"] for r in summary["per_batch"]) == len(frame)  # nothing lost

@@ -64,19 +64,21 @@ def init_project(
 
     report("bootstrapping the data contract")
     made = init_contract(cfg, data)
-    if time_column:
-        frame = frame.sort_values(time_column, kind="stable")
-    chunks = [frame.iloc[chunk] for chunk in np.array_split(np.arange(len(frame)), parts)]
-    accept_reference(Workspace(cfg), [(f"init part {k}", chunk) for k, chunk in enumerate(chunks, start=1)])
     local_api.connect(cfg.prefect_home, preload=BATCH_CYCLE_LIBRARIES)  # waits for the start above
     prefect_settings.reload()
+    if time_column:
+        frame = frame.sort_values(time_column, kind="stable")
     incoming = cfg.root / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
-    for k, chunk in enumerate(chunks, start=1):
+    for k, chunk in enumerate(np.array_split(np.arange(len(frame)), parts), start=1):
         part = incoming / f"init-part-{k}.parquet"
-        chunk.to_parquet(part, index=False)
+        frame.iloc[chunk].to_parquet(part, index=False)
         report(f"ingesting part {k} of {parts}")
-        batch_cycle(path=str(part), config_path=str(config_path), allow_retrain=False)
+        result = batch_cycle(path=str(part), config_path=str(config_path), allow_retrain=False)
+        if result["status"] == "quarantined" and accept_reference(
+            Workspace(cfg), result["batch_id"], name=f"init part {k}"
+        ):
+            batch_cycle(path=str(part), config_path=str(config_path), allow_retrain=False)
     report("training the first champion")
     result = retrain(reason="init: first champion", config_path=str(config_path))
     return {"config": str(config_path), "suite": str(made.path), "retrain": result, "notes": list(made.notes)}

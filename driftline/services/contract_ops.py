@@ -6,14 +6,12 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from data_contracts import review as rv
-from data_contracts import validate_frame
 from data_contracts.suite_io import load_suite, save_suite, suite_hash
 from driftline.core.batch_io import read_table
 from driftline.services.bootstrap import suite_from
@@ -125,44 +123,26 @@ def accept(ws: Workspace, batch_id: str, *, reason: str, actor: str | None = Non
     return {"raw_path": str(raw), "source": batch.source, "ledger": record}
 
 
-def accept_reference(ws: Workspace, parts: Sequence[tuple[str, pd.DataFrame]]) -> list[dict[str, Any]]:
-    """The contract was just learned from ``parts`` (the warmup batches, ``(name, frame)``), so it
-    must accept each of them. A part that a blocking rule would quarantine (a feature all-null
-    in its period, a spread only that period has) widens or demotes that rule as `accept` does,
-    recorded in the ledger. A rule guarding the schema or the ids stays: such a part is a real
-    fault and is quarantined like any batch.
+def accept_reference(ws: Workspace, batch_id: str, *, name: str) -> bool:
+    """The contract was just learned from this quarantined batch (a replay warmup batch, an init
+    part), so it must accept it: its blocking rules widen or demote as `accept` does (a lag
+    feature all-null in its first period, say), recorded in the ledger by ``driftline``. Schema
+    and id rules stay: such a batch is a real fault and stays quarantined.
 
     Returns:
-        The ledger records written (none when every part passes).
+        Whether the batch was accepted; the caller then ingests it again under its id.
     """
-    records = []
-    for name, frame in parts:
-        old = load_suite(ws.config.suite_path)
-        result = validate_frame(frame, old, source=name, suite_origin=str(ws.config.suite_path))
-        if result.success:
-            continue
-        try:
-            new, changes = rv.accept(old, result.to_dict(), evidence=_evidence(frame))
-        except rv.ReviewError as err:
-            logger.warning("reference part %s stays blocked: %s", name, err)
-            continue
-        records.append(
-            _save_version(
-                ws,
-                old,
-                new,
-                action="accept",
-                batch_id=None,
-                source=name,
-                reason=f"reference part {name}: the contract was learned from it, so it must accept it",
-                actor="driftline",
-                changes=[{k: v for k, v in c.items() if k != "before"} for c in changes],
-            )
+    try:
+        accept(
+            ws,
+            batch_id,
+            reason=f"{name}: the contract was learned from it, so it must accept it",
+            actor="driftline",
         )
-        logger.info(
-            "contract: %s", "; ".join(f"{c['rule']} on {c['column']}: {c['change']}" for c in changes)
-        )
-    return records
+    except rv.ReviewError as err:
+        logger.warning("%s stays quarantined: %s", name, err)
+        return False
+    return True
 
 
 def refresh_after_promotion(ws: Workspace, window: pd.DataFrame, *, version: str) -> dict[str, Any]:
