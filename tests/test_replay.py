@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -223,6 +223,26 @@ def _settings_file(folder: Path) -> Path:
     return path
 
 
+def _replay_by_month(
+    frame: pd.DataFrame, folder: Path, *, policy: Literal["driftline", "never", "always", "expanding"]
+) -> dict[str, Any]:
+    """`frame` replayed in monthly batches (columns y / ts / row_id) with the fast settings."""
+    from flows.replay import replay
+
+    data = folder / "stream.parquet"
+    frame.to_parquet(data, index=False)
+    return replay(
+        path=str(data),
+        target="y",
+        time_column="ts",
+        freq="MS",
+        id_column="row_id",
+        policy=policy,
+        directory=str(folder / "run"),
+        config_path=str(_settings_file(folder)),
+    )
+
+
 def _check_serving_order(summary: dict[str, Any]) -> None:
     """Test-then-train: each scored batch is served by the newest champion promoted before it."""
     champion = None
@@ -314,23 +334,11 @@ def test_multiclass_replay_quarantines_a_broken_batch_without_scoring_it(
 ) -> None:
     from driftline.core.config import load_config
     from driftline.services.workspace import Workspace
-    from flows.replay import replay
 
     frame = make_stream("multiclass", months=5, seed=1)
     broken = pd.to_datetime(frame["ts"]).dt.month == 4
     frame.loc[broken, "x1"] = frame.loc[broken, "x1"] * 1000  # an upstream unit change in April
-    data = tmp_path / "stream.parquet"
-    frame.to_parquet(data, index=False)
-    summary = replay(
-        path=str(data),
-        target="y",
-        time_column="ts",
-        freq="MS",
-        id_column="row_id",
-        policy="driftline",
-        directory=str(tmp_path / "run"),
-        config_path=str(_settings_file(tmp_path)),
-    )
+    summary = _replay_by_month(frame, tmp_path, policy="driftline")
     assert summary["metric"] == "macro_f1" and summary["quarantined"] == 1
     bad = summary["per_batch"][3]
     assert (bad["status"], bad["scored"], bad["champion"], bad["metric"]) == (
@@ -437,24 +445,12 @@ def test_a_warmup_batch_the_contract_learned_from_is_accepted_not_quarantined(
     from driftline.core.config import load_config
     from driftline.services.contract_ops import read_ledger
     from driftline.services.workspace import Workspace
-    from flows.replay import replay
 
     frame = make_stream("binary", months=5, per_month=300, seed=4)
     month = pd.to_datetime(frame["ts"]).dt.month
     frame["lag"] = np.where(month == 1, np.nan, frame["x1"] + 0.5)
     frame.loc[month == 5, "x2"] *= 1000  # May: a unit change
-    data = tmp_path / "stream.parquet"
-    frame.to_parquet(data, index=False)
-    summary = replay(
-        path=str(data),
-        target="y",
-        time_column="ts",
-        freq="MS",
-        id_column="row_id",
-        policy="never",
-        directory=str(tmp_path / "run"),
-        config_path=str(_settings_file(tmp_path)),
-    )
+    summary = _replay_by_month(frame, tmp_path, policy="never")
     statuses = [r["status"] for r in summary["per_batch"]]
     assert statuses == ["accepted", "accepted", "accepted", "accepted", "quarantined"]
     assert summary["per_batch"][1]["promoted"] is not None  # a first champion from both months
